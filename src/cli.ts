@@ -1,0 +1,83 @@
+// Entry point: parse argv, dispatch to one async command function, and turn typed errors into
+// one-line messages and exit codes (SPEC 2). Nothing else in the tool decides the exit status.
+
+import { Command, CommanderError, Option } from 'commander';
+import { HostError, InventoryError, ProblemsError, UsageError, isOperatorError } from './errors.ts';
+import { hostsCommand } from './commands/hosts.ts';
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  isTTY: boolean;
+}
+
+const defaultIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  isTTY: Boolean(process.stdout.isTTY) && !process.env['CI'],
+};
+
+/** Runs the command line; returns the exit status. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let status = 0;
+  const program = buildProgram(io, (code) => (status = code));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return status;
+  } catch (e) {
+    return reportError(e, io);
+  }
+}
+
+function buildProgram(io: Io, setStatus: (code: number) => void): Command {
+  const program = new Command('pem-settings')
+    .description('Keep every PEM web-application instance\'s user settings in one shared Postgres database.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
+    .showHelpAfterError(false);
+
+  const inventoryOption = () => new Option('-i, --inventory <file>', 'Ansible INI inventory').makeOptionMandatory();
+  const limitOption = () => new Option('-l, --limit <pattern>', 'select hosts with an Ansible host pattern');
+
+  program.command('hosts')
+    .description('show the resolved hosts, their groups and merged variables')
+    .addOption(inventoryOption())
+    .addOption(limitOption())
+    .option('--json', 'print one JSON document')
+    .action(async (opts) => setStatus(await hostsCommand(opts, io)));
+
+  for (const name of ['deploy', 'rollback', 'verify'] as const) {
+    program.command(name)
+      .description(`${name} (not implemented yet)`)
+      .addOption(inventoryOption())
+      .addOption(limitOption())
+      .allowUnknownOption(true)
+      .action(() => {
+        throw new UsageError(`${name}: not implemented yet`);
+      });
+  }
+  return program;
+}
+
+function reportError(e: unknown, io: Io): number {
+  if (e instanceof CommanderError) {
+    if (e.exitCode === 0) return 0; // --help, --version
+    io.stderr(`pem-settings: ${e.message.replace(/^error: /, '')}\n`);
+    return 2;
+  }
+  if (e instanceof ProblemsError) {
+    io.stderr(`pem-settings: ${e.problems.length} problems, nothing was changed:\n`);
+    for (const p of e.problems) io.stderr(`  - ${p.message}\n`);
+    return 2;
+  }
+  if (isOperatorError(e)) {
+    io.stderr(`pem-settings: ${(e as UsageError | InventoryError).message}\n`);
+    return 2;
+  }
+  if (e instanceof HostError) {
+    io.stderr(`pem-settings: ${e.message}\n`);
+    return 1;
+  }
+  io.stderr(`pem-settings: internal error, please report it with this output:\n${(e as Error)?.stack ?? String(e)}\n`);
+  return 70;
+}

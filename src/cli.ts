@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { HostError, InventoryError, ProblemsError, UsageError, isOperatorError } from './errors.ts';
 import { hostsCommand } from './commands/hosts.ts';
+import { deployCommand } from './commands/deploy.ts';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -46,7 +47,21 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .option('--json', 'print one JSON document')
     .action(async (opts) => setStatus(await hostsCommand(opts, io)));
 
-  for (const name of ['deploy', 'rollback', 'verify'] as const) {
+  program.command('deploy')
+    .description('bring every selected host to the desired state')
+    .addOption(inventoryOption())
+    .addOption(limitOption())
+    .option('-C, --check', 'connect and read, change nothing; report what would change')
+    .option('-D, --diff', 'print unified diffs of file changes and the SQL (secrets masked)')
+    .option('-f, --forks <n>', 'hosts worked on at once', '50')
+    .option('--json', 'print one JSON result document')
+    .option('--keep-going', 'run later stages even when a stage failed on some host')
+    .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
+    .option('--allow-weak-password', 'accept a PEM_SETTINGS_PASSWORD shorter than 12 characters')
+    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
+    .action(async (opts) => setStatus(await deployCommand(opts, io)));
+
+  for (const name of ['rollback', 'verify'] as const) {
     program.command(name)
       .description(`${name} (not implemented yet)`)
       .addOption(inventoryOption())

@@ -36,7 +36,7 @@ export interface Token {
   /** 1-based line and 0-based column of `start`. */
   line: number;
   col: number;
-  /** Bracket depth before this token (a closing bracket has the depth of its contents). */
+  /** Bracket depth around this token; a bracket has the depth of the code outside it. */
   depth: number;
 }
 

@@ -22,8 +22,8 @@ function parseTable(text: string): RangeTable {
   const parts = text.split(' ');
   const out = new Uint32Array(parts.length * 2);
   parts.forEach((part, i) => {
-    const [from, to = from] = part.split('-');
-    out[2 * i] = parseInt(from!, 16);
+    const [from = '', to = from] = part.split('-');
+    out[2 * i] = parseInt(from, 16);
     out[2 * i + 1] = parseInt(to, 16);
   });
   return out;

@@ -1,6 +1,7 @@
 // Process helpers for the lab. Every command is an argv array handed to execve through
 // spawn: no shell ever parses a string we built, so a lab name or path cannot inject.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface RunResult {
   stdout: string;
@@ -81,13 +82,19 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Is a process still alive? (signal 0 only checks.) */
+/** Is a process still running? A zombie (dead, not yet reaped by its parent) is not. */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/PID/stat is "pid (comm) STATE ...": comm may hold spaces, so split after ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false; // gone between the two checks
   }
 }
 

@@ -1,0 +1,151 @@
+// Stages in order, hosts within a stage concurrently (bounded by --forks). Each host's plan is
+// read-and-compute only; the one check-mode guard lives here: a change is applied only when it
+// changes something and we are not in check mode (STYLE 3).
+
+import type { Change, StepStatus } from './change.ts';
+import { HostError, UnreachableError } from './errors.ts';
+import { forEachLimited } from './pool.ts';
+
+export interface HostPlan {
+  changes: Change[];
+  /** Applies the changes that change something, in order. Throws HostError on failure. */
+  apply?(changed: Change[]): Promise<void>;
+}
+
+export interface Stage {
+  name: string;
+  hosts: string[];
+  plan(host: string): Promise<HostPlan>;
+  /** An unreachable host stops the run after this stage when this says so (e.g. a backend). */
+  unreachableStopsRun?(host: string): boolean;
+}
+
+export interface StepReport {
+  stage: string;
+  step: string;
+  status: StepStatus;
+  message: string;
+  warnings?: string[];
+}
+
+export interface HostRecap {
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unreachable: boolean;
+  steps: StepReport[];
+  /** The changes as planned (for --diff, run records). */
+  changes: Change[];
+}
+
+export type RunEvent =
+  | { kind: 'stage-start'; stage: string; hosts: string[] }
+  | { kind: 'step'; host: string; report: StepReport }
+  | { kind: 'host-end'; stage: string; host: string; recap: HostRecap }
+  | { kind: 'stage-end'; stage: string; stopsRun: boolean };
+
+export interface RunnerOptions {
+  check: boolean;
+  forks: number;
+  keepGoing: boolean;
+  onEvent?: (event: RunEvent) => void;
+  /** Checked before each host starts: true once the operator interrupted the run. */
+  interrupted?: () => boolean;
+}
+
+export interface RunOutcome {
+  hosts: Map<string, HostRecap>;
+  /** The stage after which the run stopped early, if it did. */
+  stoppedAfter?: string;
+}
+
+export function emptyRecap(): HostRecap {
+  return { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false, steps: [], changes: [] };
+}
+
+export async function runStages(stages: Stage[], options: RunnerOptions): Promise<RunOutcome> {
+  const hosts = new Map<string, HostRecap>();
+  const recapOf = (host: string) => {
+    let r = hosts.get(host);
+    if (!r) hosts.set(host, (r = emptyRecap()));
+    return r;
+  };
+  const emit = options.onEvent ?? (() => {});
+  const report = (host: string, step: StepReport) => {
+    const r = recapOf(host);
+    r.steps.push(step);
+    r[step.status]++;
+    emit({ kind: 'step', host, report: step });
+  };
+
+  let stoppedAfter: string | undefined;
+  for (const [index, stage] of stages.entries()) {
+    if (stoppedAfter) {
+      for (const host of stage.hosts) report(host, { stage: stage.name, step: stage.name, status: 'skipped', message: `not run: the run stopped after the ${stoppedAfter} stage` });
+      continue;
+    }
+    emit({ kind: 'stage-start', stage: stage.name, hosts: stage.hosts });
+    let stops = false;
+    await forEachLimited(stage.hosts, options.forks, async (host) => {
+      const recap = recapOf(host);
+      if (recap.failed > 0 || recap.unreachable) {
+        report(host, { stage: stage.name, step: stage.name, status: 'skipped', message: 'not run: this host failed in an earlier stage' });
+      } else if (options.interrupted?.()) {
+        report(host, { stage: stage.name, step: stage.name, status: 'skipped', message: 'not run: interrupted' });
+        stops = true;
+      } else {
+        const ok = await runHost(stage, host, options.check, report, recap);
+        if (!ok && !(recap.unreachable && !stage.unreachableStopsRun?.(host))) stops = true;
+      }
+      emit({ kind: 'host-end', stage: stage.name, host, recap });
+    });
+    emit({ kind: 'stage-end', stage: stage.name, stopsRun: stops });
+    if (stops && !options.keepGoing && index < stages.length - 1) stoppedAfter = stage.name;
+    if (options.interrupted?.() && index < stages.length - 1) stoppedAfter ??= stage.name;
+  }
+  return { hosts, stoppedAfter };
+}
+
+async function runHost(stage: Stage, host: string, check: boolean,
+  report: (host: string, step: StepReport) => void, recap: HostRecap): Promise<boolean> {
+  let plan: HostPlan;
+  try {
+    plan = await stage.plan(host);
+  } catch (e) {
+    fail(stage.name, host, e, report, recap);
+    return false;
+  }
+  recap.changes.push(...plan.changes);
+  const changed = plan.changes.filter((c) => c.changed);
+  if (!check && changed.length > 0 && plan.apply) {
+    try {
+      await plan.apply(changed);
+    } catch (e) {
+      for (const c of plan.changes.filter((c) => !c.changed)) report(host, stepOf(stage.name, c, 'ok'));
+      fail(stage.name, host, e, report, recap);
+      return false;
+    }
+  }
+  for (const c of plan.changes) report(host, stepOf(stage.name, c, c.changed ? 'changed' : 'ok'));
+  return true;
+}
+
+function stepOf(stage: string, c: Change, status: StepStatus): StepReport {
+  return { stage, step: c.step, status, message: c.summary, ...(c.warnings?.length ? { warnings: c.warnings } : {}) };
+}
+
+function fail(stage: string, host: string, e: unknown, report: (host: string, step: StepReport) => void, recap: HostRecap): void {
+  if (e instanceof UnreachableError) {
+    recap.unreachable = true;
+    report(host, { stage, step: e.step, status: 'failed', message: e.reason + (e.hint ? ` (${e.hint})` : '') });
+    recap.failed--; // unreachable is counted apart from failed, as in Ansible's recap
+    return;
+  }
+  if (e instanceof HostError) {
+    report(host, { stage, step: e.step, status: 'failed', message: e.reason + (e.hint ? ` (${e.hint})` : '') });
+    return;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  report(host, { stage, step: stage, status: 'failed', message: `unexpected error: ${message}` });
+}

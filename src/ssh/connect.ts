@@ -1,0 +1,250 @@
+// SSH connections with node-ssh (ssh2 underneath): one per host per run, host keys checked
+// against known_hosts, ProxyJump chains, key file / agent / default keys, sudo for become.
+
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { NodeSSH, type Config } from 'node-ssh';
+import type { ClientChannel } from 'ssh2';
+import { UnreachableError } from '../errors.ts';
+import { shellQuote, type Connection, type ConnectionStats, type RunOptions, type RunResult } from '../connection.ts';
+import {
+  fingerprint, keysForHost, keyType, knownHostsLine, preferredHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict,
+} from './known-hosts.ts';
+import type { JumpHost } from './options.ts';
+
+export interface ConnectTarget {
+  /** Inventory name, for messages. */
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  privateKeyFile?: string;
+  knownHostsFiles: string[];
+  acceptNewHostKeys: boolean;
+  proxyJump?: JumpHost[];
+  connectTimeoutMs: number;
+  /** sudo password (PEM_BECOME_PASSWORD); given to sudo on standard input only. */
+  becomePassword?: string;
+}
+
+export function expandHome(path: string): string {
+  return path === '~' ? homedir() : path.startsWith('~/') ? homedir() + path.slice(1) : path;
+}
+
+export function defaultKnownHostsFiles(): string[] {
+  return [`${homedir()}/.ssh/known_hosts`, '/etc/ssh/ssh_known_hosts'];
+}
+
+export async function connect(target: ConnectTarget): Promise<Connection> {
+  const jumps: NodeSSH[] = [];
+  try {
+    let sock: Duplex | undefined;
+    for (const jump of target.proxyJump ?? []) {
+      const hop: ConnectTarget = { ...target, name: `${target.name} (via jump host ${jump.host})`, address: jump.host, port: jump.port, user: jump.user ?? target.user };
+      const ssh = await open(hop, sock);
+      jumps.push(ssh);
+      sock = undefined;
+      // The next hop is reached through this one.
+      const next = jumps.length < (target.proxyJump?.length ?? 0) ? target.proxyJump![jumps.length]! : { host: target.address, port: target.port };
+      sock = await ssh.forwardOut('127.0.0.1', 0, next.host, next.port) as unknown as Duplex;
+    }
+    const ssh = await open(target, sock);
+    return new SshConnection(target, ssh, jumps);
+  } catch (e) {
+    for (const j of jumps) j.dispose();
+    throw e;
+  }
+}
+
+async function open(target: ConnectTarget, sock?: Duplex): Promise<NodeSSH> {
+  const files = target.knownHostsFiles.map(expandHome);
+  const knownText = files.filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  let verdict: HostKeyVerdict | undefined;
+  let presented: Buffer | undefined;
+  const config: Config = {
+    host: target.address,
+    port: target.port,
+    username: target.user,
+    readyTimeout: target.connectTimeoutMs,
+    algorithms: { serverHostKey: preferredHostKeyAlgorithms(keysForHost(knownText, target.address, target.port)) as never },
+    hostVerifier: (key: Buffer) => {
+      presented = key;
+      verdict = verifyHostKey(knownText, target.address, target.port, key);
+      if (verdict.status === 'unknown' && target.acceptNewHostKeys) {
+        mkdirSync(dirname(files[0]!), { recursive: true, mode: 0o700 });
+        appendFileSync(files[0]!, knownHostsLine(target.address, target.port, key), { mode: 0o600 });
+        return true;
+      }
+      return verdict.status === 'match';
+    },
+    ...(sock ? { sock: sock as never } : {}),
+    ...authentication(target),
+  };
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect(config);
+    return ssh;
+  } catch (e) {
+    ssh.dispose();
+    throw unreachable(target, e as Error, verdict, presented, files);
+  }
+}
+
+function authentication(target: ConnectTarget): Partial<Config> {
+  const agent = process.env['SSH_AUTH_SOCK'];
+  if (target.privateKeyFile) {
+    const path = expandHome(target.privateKeyFile);
+    let key: string;
+    try {
+      key = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new UnreachableError(target.name, 'connect', `cannot read ansible_ssh_private_key_file ${path}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+    return { privateKey: key, ...(agent ? { agent } : {}) };
+  }
+  if (agent) return { agent };
+  for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
+    const path = `${homedir()}/.ssh/${name}`;
+    if (existsSync(path)) return { privateKey: readFileSync(path, 'utf8') };
+  }
+  return {};
+}
+
+function unreachable(target: ConnectTarget, e: Error, verdict: HostKeyVerdict | undefined, key: Buffer | undefined,
+  files: string[]): UnreachableError {
+  const where = `${target.user}@${target.address}:${target.port}`;
+  if (key && verdict && verdict.status !== 'match') {
+    const fp = `${keyType(key)} ${fingerprint(key)}`;
+    if (verdict.status === 'unknown') {
+      return new UnreachableError(target.name, 'connect', `host key of ${where} is unknown (${fp})`,
+        `check the fingerprint, then add it to ${files[0]} or run with --accept-new-host-keys`);
+    }
+    if (verdict.status === 'revoked') return new UnreachableError(target.name, 'connect', `host key of ${where} is revoked (${fp})`);
+    return new UnreachableError(target.name, 'connect',
+      `HOST KEY CHANGED for ${where}: it presented ${fp}, known_hosts has ${verdict.known.map((k) => `${k.type} ${fingerprint(k.blob)}`).join(', ')}`,
+      'someone may be intercepting the connection; if the host was reinstalled, remove the old key from known_hosts');
+  }
+  const code = (e as NodeJS.ErrnoException).code;
+  const level = (e as { level?: string }).level;
+  if (level === 'client-authentication') {
+    return new UnreachableError(target.name, 'connect', `authentication failed for ${where}`,
+      'check ansible_user, ansible_ssh_private_key_file or the SSH agent');
+  }
+  const reason = code ? `${code} ${where}` : `${e.message} (${where})`;
+  return new UnreachableError(target.name, 'connect', `cannot connect: ${reason}`);
+}
+
+const BECOME_MARK = '__pem_settings_become_ok__';
+const SUDO_PROMPT = '[pem-settings sudo password]';
+
+class SshConnection implements Connection {
+  readonly stats: ConnectionStats = { connections: 1, commands: 0, bytesSent: 0, bytesReceived: 0 };
+  constructor(private readonly target: ConnectTarget, private readonly ssh: NodeSSH, private readonly jumps: NodeSSH[]) {
+    this.stats.connections += jumps.length;
+  }
+
+  get host(): string {
+    return this.target.name;
+  }
+
+  get user(): string {
+    return this.target.user;
+  }
+
+  run(script: string, options: RunOptions = {}): Promise<RunResult> {
+    const become = options.becomeUser !== undefined && options.becomeUser !== this.target.user;
+    const password = become ? this.target.becomePassword : undefined;
+    let command: string;
+    if (!become) command = '/bin/sh -s';
+    else if (password === undefined) command = `sudo -n -H -u ${shellQuote(options.becomeUser!)} -- /bin/sh -s`;
+    else {
+      // sudo reads the password from standard input when it asks; the marker tells us the
+      // shell itself has started, so the script never goes to sudo (nor the password to the shell).
+      const inner = `echo ${BECOME_MARK} >&2; exec /bin/sh -s`;
+      command = `sudo -S -p ${shellQuote(SUDO_PROMPT)} -H -u ${shellQuote(options.becomeUser!)} -- /bin/sh -c ${shellQuote(inner)}`;
+    }
+    this.stats.commands++;
+    return new Promise((resolve, reject) => {
+      this.ssh.connection!.exec(command, (err: Error | undefined, channel: ClientChannel) => {
+        if (err) return reject(new UnreachableError(this.host, 'ssh', `cannot run a command: ${err.message}`));
+        const out: Buffer[] = [];
+        let errText = '';
+        let started = password === undefined;
+        let sentPassword = false;
+        const sendStdin = () => {
+          const data = Buffer.from(script);
+          this.stats.bytesSent += data.length;
+          channel.end(data);
+        };
+        channel.on('data', (d: Buffer) => {
+          this.stats.bytesReceived += d.length;
+          out.push(d);
+        });
+        channel.stderr.on('data', (d: Buffer) => {
+          this.stats.bytesReceived += d.length;
+          errText += d.toString('utf8');
+          if (!started && password !== undefined) {
+            if (errText.includes(SUDO_PROMPT)) {
+              errText = errText.replace(SUDO_PROMPT, '');
+              // A second prompt means the password was wrong: end input so sudo gives up instead of waiting.
+              if (sentPassword) channel.end();
+              else channel.write(password + '\n');
+              sentPassword = true;
+            }
+            if (errText.includes(BECOME_MARK + '\n')) {
+              started = true;
+              errText = errText.replace(BECOME_MARK + '\n', '');
+              sendStdin();
+            }
+          }
+        });
+        channel.on('close', (code: number | null) => {
+          resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: errText, code: code ?? 255 });
+        });
+        if (started) sendStdin();
+      });
+    });
+  }
+
+  hold(script: string): Promise<{ firstLine: string; code?: number; release(): Promise<void> }> {
+    this.stats.commands++;
+    return new Promise((resolve, reject) => {
+      this.ssh.connection!.exec(`/bin/sh -c ${shellQuote(script)}`, (err: Error | undefined, channel: ClientChannel) => {
+        if (err) return reject(new UnreachableError(this.host, 'ssh', `cannot run a command: ${err.message}`));
+        let text = '';
+        let settled = false;
+        const closed = new Promise<void>((done) => channel.on('close', () => done()));
+        const release = async () => {
+          channel.end();
+          await closed;
+        };
+        channel.on('data', (d: Buffer) => {
+          text += d.toString('utf8');
+          const nl = text.indexOf('\n');
+          if (nl >= 0 && !settled) {
+            settled = true;
+            resolve({ firstLine: text.slice(0, nl), release });
+          }
+        });
+        channel.stderr.on('data', () => {});
+        channel.on('close', (code: number | null) => {
+          if (!settled) {
+            settled = true;
+            resolve({ firstLine: text.trim(), code: code ?? 255, release: async () => {} });
+          }
+        });
+      });
+    });
+  }
+
+  async forward(host: string, port: number): Promise<Duplex> {
+    return (await this.ssh.forwardOut('127.0.0.1', 0, host, port)) as unknown as Duplex;
+  }
+
+  async close(): Promise<void> {
+    this.ssh.dispose();
+    for (const j of this.jumps.reverse()) j.dispose();
+  }
+}

@@ -1,0 +1,99 @@
+// The parts of `ansible_ssh_common_args` (OpenSSH command-line options) that change how we
+// connect: -o Key=Value options, -J, -p, -i. Values are parsed with the ssh-config library,
+// which knows OpenSSH's `Key=Value` / `Key Value` forms and quoting.
+
+import SSHConfig from 'ssh-config';
+import { shlexSplit } from '../inventory/shlex.ts';
+
+export interface SshOptions {
+  proxyJump?: JumpHost[];
+  userKnownHostsFiles?: string[];
+  strictHostKeyChecking?: 'yes' | 'no' | 'accept-new';
+  connectTimeoutSeconds?: number;
+  port?: number;
+  user?: string;
+  identityFile?: string;
+}
+
+export interface JumpHost {
+  user?: string;
+  host: string;
+  port: number;
+}
+
+export class SshOptionsError extends Error {}
+
+// Options an Ansible inventory commonly carries that only tune OpenSSH's own client; ignoring
+// them changes nothing about where we connect or what we trust.
+const HARMLESS = new Set(['controlmaster', 'controlpersist', 'controlpath', 'serveraliveinterval', 'serveralivecountmax',
+  'compression', 'loglevel', 'forwardagent', 'identitiesonly', 'preferredauthentications', 'pubkeyauthentication',
+  'passwordauthentication', 'gssapiauthentication', 'tcpkeepalive', 'addressfamily', 'ciphers', 'kexalgorithms',
+  'hostkeyalgorithms', 'pubkeyacceptedkeytypes', 'pubkeyacceptedalgorithms', 'hashknownhosts', 'batchmode', 'requesttty']);
+
+export function parseSshCommonArgs(args: string): SshOptions {
+  const words = shlexSplit(args);
+  const lines: string[] = [];
+  const opts: SshOptions = {};
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const takeValue = (flag: string) => {
+      if (w.length > 2) return w.slice(2);
+      const v = words[++i];
+      if (v === undefined) throw new SshOptionsError(`${flag} needs a value`);
+      return v;
+    };
+    if (w.startsWith('-o')) lines.push(takeValue('-o'));
+    else if (w.startsWith('-J')) lines.push(`ProxyJump ${takeValue('-J')}`);
+    else if (w.startsWith('-p')) lines.push(`Port ${takeValue('-p')}`);
+    else if (w.startsWith('-i')) lines.push(`IdentityFile ${takeValue('-i')}`);
+    else if (/^-[46AaCgKkNnqsTtVvXxYy]+$/.test(w)) continue; // flags without values that do not matter here
+    else throw new SshOptionsError(`unsupported ssh argument "${w}"`);
+  }
+  for (const entry of SSHConfig.parse(lines.join('\n'))) {
+    if (!('param' in entry) || !entry.param) continue;
+    const key = entry.param.toLowerCase();
+    const values = Array.isArray(entry.value) ? entry.value.map((v) => v.val) : [String(entry.value)];
+    const value = values.join(' ');
+    switch (key) {
+      case 'proxyjump':
+        opts.proxyJump = value === 'none' ? undefined : value.split(',').map(parseJumpHost);
+        break;
+      case 'userknownhostsfile':
+        opts.userKnownHostsFiles = values.flatMap((v) => v.split(/\s+/)).filter(Boolean);
+        break;
+      case 'stricthostkeychecking': {
+        const v = value.toLowerCase();
+        opts.strictHostKeyChecking = v === 'accept-new' ? 'accept-new' : ['no', 'off'].includes(v) ? 'no' : 'yes';
+        break;
+      }
+      case 'connecttimeout':
+        opts.connectTimeoutSeconds = positiveInt(value, 'ConnectTimeout');
+        break;
+      case 'port':
+        opts.port = positiveInt(value, 'Port');
+        break;
+      case 'user':
+        opts.user = value;
+        break;
+      case 'identityfile':
+        opts.identityFile = value;
+        break;
+      case 'proxycommand':
+        throw new SshOptionsError('ProxyCommand is not supported; use ProxyJump (-J)');
+      default:
+        if (!HARMLESS.has(key)) throw new SshOptionsError(`unsupported ssh option "${entry.param}"`);
+    }
+  }
+  return opts;
+}
+
+export function parseJumpHost(spec: string): JumpHost {
+  const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(spec.trim());
+  if (!m) throw new SshOptionsError(`invalid ProxyJump host "${spec}"`);
+  return { user: m[1], host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] ? Number(m[3]) : 22 };
+}
+
+function positiveInt(value: string, what: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new SshOptionsError(`${what} must be a positive number, got "${value}"`);
+  return Number(value);
+}

@@ -1,0 +1,93 @@
+// The PEM job's deploy: facts → database → pg_hba (→ web hosts), as stages for the runner.
+// Everything here is wiring: reading state and planning live in the task modules.
+
+import type { Change } from '../src/change.ts';
+import type { Connections } from '../src/connections.ts';
+import { HostError } from '../src/errors.ts';
+import type { HostPlan, Stage } from '../src/runner.ts';
+import { backendFactsScript, parseBackendFacts, primaryOf, BackendFactsError, type BackendFacts } from './backend-facts.ts';
+import { databaseHostPlan, planDatabaseStage } from './database-stage.ts';
+import { hbaHostPlan, planHbaStage } from './pg-hba-stage.ts';
+import type { BackendSettings, JobSettings, Secrets } from './settings.ts';
+
+export interface DeployContext {
+  runId: string;
+  settings: JobSettings;
+  secrets: Secrets;
+  connections: Connections;
+  /** Selected hosts, in inventory order. */
+  selected: string[];
+}
+
+export function deployStages(ctx: DeployContext): Stage[] {
+  const { settings, connections } = ctx;
+  const backends = new Map(settings.backends.map((b) => [b.name, b]));
+  const selectedBackends = ctx.selected.filter((h) => backends.has(h));
+  const selectedWeb = ctx.selected.filter((h) => settings.webhosts.some((w) => w.name === h));
+  const facts = new Map<string, BackendFacts>();
+  const target = { db: settings.db, user: settings.user, grantee: settings.grantee, revokeConnect: settings.revokeConnect };
+
+  const factsStage: Stage = {
+    name: 'facts',
+    hosts: [...selectedBackends, ...selectedWeb],
+    unreachableStopsRun: (host) => backends.has(host),
+    async plan(host): Promise<HostPlan> {
+      const conn = await connections.get(host);
+      const backend = backends.get(host);
+      if (!backend) return { changes: [info(host, 'facts', 'connect', `connected as ${conn.user}`)] };
+      const result = await conn.run(backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
+      if (result.code !== 0) {
+        throw new HostError(host, 'facts', result.stderr.trim() || `the facts script exited with ${result.code}`,
+          result.stderr.includes('sudo') ? `the SSH user ${conn.user} must be able to run commands as ${backend.pgOsUser} with sudo` : undefined);
+      }
+      let f: BackendFacts;
+      try {
+        f = parseBackendFacts(result.stdout);
+      } catch (e) {
+        if (e instanceof BackendFactsError || (e as Error).name === 'DbFactsError') throw new HostError(host, 'facts', (e as Error).message);
+        throw e;
+      }
+      facts.set(host, f);
+      const change = info(host, 'facts', 'server', `${f.serverVersion.split(' ')[0]} ${f.inRecovery ? 'standby' : 'primary'}, ssl ${f.ssl ? 'on' : 'off'}, hba_file ${f.hbaFile}, psql ${f.psql}`);
+      if (!f.ssl) change.warnings = ['ssl is off on this server: the hostssl rule cannot match until ssl is turned on'];
+      return { changes: [change] };
+    },
+  };
+
+  const primary = () => primaryOf(new Map([...facts].filter(([h]) => selectedBackends.includes(h))));
+  const databaseStage: Stage = {
+    name: 'database',
+    get hosts() {
+      const p = primary();
+      if (p.primary) return [p.primary];
+      // Several primaries: fail each of them clearly. None selected: nothing to do here.
+      return [...facts].filter(([, f]) => !f.inRecovery).length > 1 ? selectedBackends.filter((h) => facts.has(h)) : [];
+    },
+    async plan(host) {
+      const p = primary();
+      if (p.problem) throw new HostError(host, 'primary', p.problem, 'list exactly one primary and its standbys in [backends]');
+      const conn = await connections.get(host);
+      const backend = backends.get(host)!;
+      return databaseHostPlan(conn, backend, planDatabaseStage(host, facts.get(host)!, { ...target, password: ctx.secrets.password }));
+    },
+  };
+
+  const hbaStage: Stage = {
+    name: 'pg_hba',
+    get hosts() {
+      return selectedBackends.filter((h) => facts.has(h));
+    },
+    unreachableStopsRun: () => true,
+    async plan(host) {
+      const conn = await connections.get(host);
+      const backend = backends.get(host)! as BackendSettings;
+      return hbaHostPlan(conn, backend, planHbaStage(host, facts.get(host)!, backend, settings.db, settings.user), ctx.runId);
+    },
+  };
+
+  return [factsStage, databaseStage, hbaStage];
+}
+
+function info(host: string, stage: string, step: string, summary: string): Change {
+  return { host, stage, step, target: host, changed: false, summary };
+}

@@ -1,0 +1,105 @@
+// Stage 3 (SPEC 4): the web hosts' rule in pg_hba.conf on every backend. Planning is pure
+// (pg-hba/plan.ts); applying is one script run as the cluster's OS user that checks the file is
+// still what we read, keeps a backup, writes atomically with the same owner and mode, validates
+// through pg_hba_file_rules (restoring the backup on error), reloads and confirms the reload.
+
+import type { Change } from '../src/change.ts';
+import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
+import { HostError } from '../src/errors.ts';
+import type { HostPlan } from '../src/runner.ts';
+import { findPsql, psqlCommand, type BackendFacts } from './backend-facts.ts';
+import { HbaParseError } from './pg-hba/parse.ts';
+import { describeHbaChange, desiredHbaRules, planHbaRules, type HbaRulesPlan } from './pg-hba/plan.ts';
+import type { BackendSettings } from './settings.ts';
+
+export interface HbaChange extends Change {
+  plan: HbaRulesPlan;
+  hbaFile: string;
+  beforeSha256: string;
+  /** 1-based line numbers of the added rules in the new file. */
+  addedLines: number[];
+}
+
+export function planHbaStage(host: string, facts: BackendFacts, backend: BackendSettings, db: string, user: string): HbaChange {
+  let plan: HbaRulesPlan;
+  try {
+    plan = planHbaRules(facts.hbaText, desiredHbaRules(db, user, backend.webSubnets), { serverMajor: Math.floor(facts.serverVersionNum / 10000) });
+  } catch (e) {
+    if (e instanceof HbaParseError) throw new HostError(host, 'pg_hba.conf', `${facts.hbaFile}: ${e.message}`, 'fix the file first: Postgres would not load it either');
+    throw e;
+  }
+  const changed = plan.added.length > 0;
+  const lines = plan.newText.split('\n').map((l) => l.replace(/\r$/, ''));
+  const addedLines = plan.added.map((a) => lines.indexOf(a) + 1);
+  const summary = changed
+    ? plan.plans.map((p) => (p.status === 'insert' ? `insert "${p.addedLine}" (${p.reason})` : `rule already effective at line ${p.line}`)).join('; ') + '; reload'
+    : `rule already effective at line ${plan.present.join(', ')}`;
+  return {
+    host, stage: 'pg_hba', step: 'pg_hba.conf rule', target: facts.hbaFile, changed, summary,
+    ...(changed ? { diff: { path: facts.hbaFile, before: facts.hbaText, after: plan.newText } } : {}),
+    plan, hbaFile: facts.hbaFile, beforeSha256: facts.hbaSha256, addedLines,
+  };
+}
+
+export function hbaDiffText(c: HbaChange): string {
+  return describeHbaChange(c.diff!.before, c.diff!.after, c.hbaFile);
+}
+
+export function backupPath(file: string, runId: string): string {
+  return `${file}.pem-settings-${runId}.bak`;
+}
+
+export function hbaApplyScript(c: HbaChange, backend: BackendSettings, runId: string): string {
+  const content = heredoc(Buffer.from(c.plan.newText, 'utf8').toString('base64').replace(/(.{76})/g, '$1\n'));
+  const validate = heredoc(`SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL;`);
+  const loadTime = heredoc('SELECT pg_conf_load_time();');
+  const reload = heredoc('SELECT pg_reload_conf();');
+  const confirm = heredoc(`SELECT count(*) FROM pg_hba_file_rules WHERE error IS NULL AND type = 'hostssl' AND line_number IN (${c.addedLines.join(', ')});`);
+  const psql = psqlCommand(backend);
+  return [
+    'set -u',
+    findPsql(backend),
+    `f=${shellQuote(c.hbaFile)}`,
+    `backup=${shellQuote(backupPath(c.hbaFile, runId))}`,
+    `[ "$(sha256sum < "$f" | cut -d' ' -f1)" = ${c.beforeSha256} ] || { echo "$f changed since it was read; run again" >&2; exit 10; }`,
+    'cp -p "$f" "$backup" || { echo "cannot write the backup $backup" >&2; exit 11; }',
+    'tmp=$(mktemp "${f%/*}/.pg_hba.pem-settings.XXXXXX") || exit 12',
+    `base64 -d > "$tmp" ${content.open}`,
+    content.body.trimEnd(),
+    'chmod --reference="$f" "$tmp" && chown --reference="$f" "$tmp" 2>/dev/null; chmod --reference="$f" "$tmp"',
+    'mv -f "$tmp" "$f" || { rm -f "$tmp"; echo "cannot replace $f" >&2; exit 13; }',
+    `errors=$(${psql} ${validate.open}`,
+    `${validate.body})`,
+    'if [ -n "$errors" ]; then',
+    '  tmp=$(mktemp "${f%/*}/.pg_hba.pem-settings.XXXXXX") && cp -p "$backup" "$tmp" && mv -f "$tmp" "$f"',
+    '  echo "the new pg_hba.conf is invalid, the backup was restored and nothing reloaded: $errors" >&2; exit 20',
+    'fi',
+    `before=$(${psql} ${loadTime.open}`,
+    `${loadTime.body})`,
+    `${psql} ${reload.open} >/dev/null || exit 21`,
+    reload.body.trimEnd(),
+    // Postgres reloads asynchronously; a new session sees the new load time once it has.
+    'i=0; while [ $i -lt 100 ]; do',
+    `  now=$(${psql} ${loadTime.open}`,
+    `${loadTime.body})`,
+    '  [ "$now" != "$before" ] && break; i=$((i+1)); sleep 0.05',
+    'done',
+    '[ "$now" != "$before" ] || { echo "the server did not reload within 5 seconds" >&2; exit 22; }',
+    `loaded=$(${psql} ${confirm.open}`,
+    `${confirm.body})`,
+    `[ "$loaded" = ${c.addedLines.length} ] || { echo "the rule is not among the server's rules after the reload" >&2; exit 23; }`,
+    'echo "backup $backup"',
+  ].join('\n');
+}
+
+export function hbaHostPlan(conn: Connection, backend: BackendSettings, change: HbaChange, runId: string): HostPlan {
+  return {
+    changes: [change],
+    async apply() {
+      const result = await conn.run(hbaApplyScript(change, backend, runId), { becomeUser: backend.pgOsUser });
+      if (result.code !== 0) {
+        throw new HostError(conn.host, 'pg_hba.conf rule', result.stderr.trim() || `the update script exited with ${result.code}`);
+      }
+    },
+  };
+}

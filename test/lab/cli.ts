@@ -1,0 +1,67 @@
+// `npm run lab:up` / `npm run lab:down`: start or remove a lab from the command line (the
+// README demo runs against it). `up` first removes whatever an earlier run of that name left.
+import { Command, InvalidArgumentError } from 'commander';
+import { startLab, stopLab, type LabOptions } from './lab.ts';
+
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('not an integer');
+  return n;
+};
+
+function labOptions(o: { name?: string; subnet?: string; bridge?: string; web?: number; dir?: string; standby?: boolean }): LabOptions {
+  return {
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.subnet ? { subnet: o.subnet } : {}),
+    ...(o.bridge ? { bridge: o.bridge } : {}),
+    ...(o.web !== undefined ? { webHosts: o.web } : {}),
+    ...(o.dir ? { dir: o.dir } : {}),
+    ...(o.standby === false ? { standby: false } : {}),
+  };
+}
+
+const program = new Command('lab').description('real hosts on this machine for pem-settings tests and demos');
+program
+  .command('up')
+  .description('start a lab (removing first what an earlier run of that name left)')
+  .option('--name <name>', 'short lab name, prefix of its namespaces and interfaces', 'pl')
+  .option('--subnet <cidr>', 'IPv4 subnet of the lab bridge', '10.231.0.0/24')
+  .option('--bridge <name>', 'bridge interface name (default <name>br0)')
+  .option('--web <n>', 'number of web hosts (1-200)', int)
+  .option('--dir <path>', 'lab directory (default <repo>/.lab/<name>)')
+  .option('--no-standby', 'no streaming standby backend')
+  .action(async (o) => {
+    const started = Date.now();
+    const lab = await startLab({ ...labOptions(o), log: (l) => console.log(l) });
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(`lab ${lab.name} is up (${lab.mode}, ${lab.hosts.length} hosts, ${seconds} s)`);
+    for (const h of lab.hosts) console.log(`  ${h.name.padEnd(12)} ${h.role.padEnd(9)} ${h.address}:${h.sshPort}`);
+    console.log(`inventory:   ${lab.inventoryPath}`);
+    console.log(`known_hosts: ${lab.knownHostsPath}`);
+    console.log(`ssh key:     ${lab.keyPath} (user ${lab.sshUser})`);
+    console.log(`web subnet:  ${lab.webSubnet}`);
+    const first = lab.hosts[0];
+    if (first) {
+      console.log(`try:         ssh -i ${lab.keyPath} -o UserKnownHostsFile=${lab.knownHostsPath} ` +
+        `${first.sshPort === 22 ? '' : `-p ${first.sshPort} `}${lab.sshUser}@${first.address}`);
+    }
+    console.log(`remove with: npm run lab:down${o.name === 'pl' ? '' : ` -- --name ${o.name}`}`);
+  });
+program
+  .command('down')
+  .description('remove a lab: processes, namespaces, links, bridge and its directory')
+  .option('--name <name>', 'lab name', 'pl')
+  .option('--bridge <name>', 'bridge interface name, if not the recorded one')
+  .option('--dir <path>', 'lab directory (default <repo>/.lab/<name>)')
+  .action(async (o) => {
+    await stopLab(labOptions(o));
+    console.log(`lab ${o.name} removed`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // A failed lab command is an operator-facing message, not a stack trace.
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exitCode = 1;
+}

@@ -1,0 +1,121 @@
+// Per-host directories and files of a lab: what each host gets of its own (bind-mounted
+// over the host's paths in a root lab, or pointed at by inventory vars in a plain-user lab).
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CONFIG_PY, HOST_PATHS, configLocal, sshdConfig } from './files.ts';
+import type { PlannedHost } from './plan.ts';
+import { must, run } from './sh.ts';
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface HostLayout {
+  dir: string;
+  /** (machine directory or file, path the host sees) pairs. */
+  mounts: [source: string, target: string][];
+  sshdConfig: string;
+  sshdPidFile: string;
+  sshdLog: string;
+  hostKeyPub: string;
+  pgData?: string; // machine path of the data directory (backends)
+  pgRun?: string;
+  pgLog?: string;
+}
+
+export interface LayoutInput {
+  labDir: string;
+  host: PlannedHost;
+  sshPort: number;
+  pgDataPath: string; // path the host sees
+  asRoot: boolean;
+  /** Owner of Postgres directories (root lab: the postgres user). */
+  pgOwner?: Owner;
+  /** Group of config.py / config_local.py (root lab: www-data when it exists). */
+  webGroup?: number;
+  /** 1-based position among the web hosts: picks the starting config_local.py. */
+  webIndex?: number;
+  etcHosts: string;
+}
+
+async function own(path: string, owner: Owner | undefined): Promise<void> {
+  if (owner) await chown(path, owner.uid, owner.gid);
+}
+
+export async function layOutHost(i: LayoutInput): Promise<HostLayout> {
+  const h = i.host;
+  const dir = join(i.labDir, 'hosts', h.name);
+  const ssh = join(dir, 'ssh');
+  await mkdir(ssh, { recursive: true });
+  const tmp = join(dir, 'tmp');
+  await mkdir(tmp);
+  await chmod(tmp, 0o1777);
+  const etcHosts = join(dir, 'etc-hosts');
+  await writeFile(etcHosts, i.etcHosts, { mode: 0o644 });
+  const layout: HostLayout = {
+    dir,
+    mounts: [[tmp, HOST_PATHS.tmp], [etcHosts, '/etc/hosts']],
+    sshdConfig: join(ssh, 'sshd_config'),
+    sshdPidFile: join(ssh, 'sshd.pid'),
+    sshdLog: join(ssh, 'sshd.log'),
+    hostKeyPub: join(ssh, 'ssh_host_ed25519_key.pub'),
+  };
+  const hostKey = join(ssh, 'ssh_host_ed25519_key');
+  await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${h.name}@pem-settings-lab`, '-f', hostKey]);
+  await writeFile(layout.sshdConfig, sshdConfig({
+    address: h.address,
+    port: i.sshPort,
+    hostKey,
+    pidFile: layout.sshdPidFile,
+    authorizedKeys: join(i.labDir, 'authorized_keys'),
+    asRoot: i.asRoot,
+  }));
+
+  if (h.role === 'web') {
+    const web = join(dir, 'pem-web');
+    await mkdir(web, { mode: 0o755 });
+    layout.mounts.push([web, HOST_PATHS.pemWeb]);
+    const group = i.webGroup === undefined ? undefined : { uid: 0, gid: i.webGroup };
+    await writeFile(join(web, 'config.py'), CONFIG_PY, { mode: 0o644 });
+    await own(join(web, 'config.py'), group);
+    const local = configLocal(i.webIndex ?? 1, h.name);
+    if (local !== undefined) {
+      await writeFile(join(web, 'config_local.py'), local, { mode: 0o640 });
+      await own(join(web, 'config_local.py'), group);
+    }
+  }
+  if (h.role === 'primary' || h.role === 'standby') {
+    layout.pgData = join(dir, 'pgdata');
+    layout.pgRun = join(dir, 'pgrun');
+    layout.pgLog = join(dir, 'pglog');
+    await mkdir(layout.pgData, { mode: 0o700 });
+    await mkdir(layout.pgRun);
+    await chmod(layout.pgRun, 0o2775); // as Debian's /var/run/postgresql
+    await mkdir(layout.pgLog, { mode: 0o755 });
+    for (const p of [layout.pgData, layout.pgRun, layout.pgLog]) await own(p, i.pgOwner);
+    layout.mounts.push([layout.pgRun, HOST_PATHS.pgRun], [layout.pgData, i.pgDataPath]);
+  }
+  return layout;
+}
+
+/** Map a path as a host sees it to the machine path that holds its bytes. */
+export function machinePath(mounts: [string, string][], path: string): string {
+  const norm = path.replace(/^\/run\/postgresql(?=\/|$)/, HOST_PATHS.pgRun);
+  let best: [string, string] | undefined;
+  for (const m of mounts) {
+    if ((norm === m[1] || norm.startsWith(`${m[1]}/`)) && (!best || m[1].length > best[1].length)) best = m;
+  }
+  return best ? best[0] + norm.slice(best[1].length) : path;
+}
+
+/** "ssh-ed25519 AAAA…" of a public key file, without its comment. */
+export async function publicKey(pubFile: string): Promise<string> {
+  return (await readFile(pubFile, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+}
+
+export async function groupId(name: string): Promise<number | undefined> {
+  const r = await run('getent', ['group', name]);
+  const gid = r.code === 0 ? Number(r.stdout.split(':')[2]) : NaN;
+  return Number.isInteger(gid) ? gid : undefined;
+}

@@ -1,0 +1,277 @@
+// The lab: real hosts on this one machine for the integration tests and the README demo
+// (SPEC 9). As root each host is a network + mount namespace with its own sshd, files and,
+// for backends, a real Postgres; as a plain user it falls back to loopback addresses.
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inventory, knownHosts, HOST_PATHS } from './files.ts';
+import { groupId, layOutHost, machinePath, publicKey, type HostLayout } from './hosts.ts';
+import { createNetwork, destroyNetwork, inHost, startAnchor, waitGone } from './network.ts';
+import { planLab, validateLabName, type LabPlan, type PlannedHost } from './plan.ts';
+import { setUpPrimary, setUpStandby, stopBackend, type Backend, type PgSetup } from './postgres.ts';
+import { alive, mapLimit, must, run, waitFor, type RunResult } from './sh.ts';
+import { LAB_USER, ensureLabUser, ensureMachineDirs, ensurePackages, ensureSudoers, findPgBin, sshdPath, userIds } from './system.ts';
+
+export interface LabOptions {
+  /** Short prefix of every namespace and interface name (default 'pl'). */
+  name?: string;
+  subnet?: string; // default '10.231.0.0/24'
+  bridge?: string; // default `${name}br0`
+  webHosts?: number; // default 3, up to 200
+  dir?: string; // default <repo>/.lab/<name>
+  standby?: boolean; // default true
+  /** Progress lines (the CLI prints them; tests leave them out). */
+  log?: (line: string) => void;
+}
+
+export interface LabHost {
+  name: string;
+  role: 'primary' | 'standby' | 'web' | 'outsider';
+  address: string;
+  sshPort: number;
+  netns?: string;
+  pid?: number; // of its sshd
+}
+
+export interface Lab {
+  name: string;
+  mode: 'root' | 'plain';
+  dir: string;
+  inventoryPath: string;
+  knownHostsPath: string;
+  keyPath: string; // private key of the lab's ssh user
+  sshUser: string;
+  webSubnet: string; // CIDR of the web hosts as Postgres sees them
+  /** The backends' self-signed certificate (for clients that verify it). */
+  caCertPath: string;
+  hosts: LabHost[];
+  host(name: string): LabHost;
+  /** Run a command on a lab host as root (or `user`), inside its network and mount namespaces. */
+  exec(host: string, argv: string[], opts?: { input?: string | Buffer; user?: string }): Promise<RunResult>;
+  /** Path on the machine of a file as seen by that host (to read or compare its bytes). */
+  hostPath(host: string, path: string): string;
+  stopSshd(host: string): Promise<void>;
+  startSshd(host: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** What a running lab records in <dir>/lab.json, so `down` (or the next `up`) can remove it. */
+interface LabState {
+  name: string;
+  mode: 'root' | 'plain';
+  bridge: string;
+  webSubnet: string;
+  sshUser: string;
+  pgBin?: string;
+  osUser: string;
+  hosts: (LabHost & { anchorPid?: number; layout: HostLayout })[];
+}
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const PLAIN_SSH_PORT = 22022;
+const PLAIN_PG_PORT = 15432;
+
+function resolveOpts(opts: LabOptions): { name: string; dir: string } {
+  const name = opts.name ?? 'pl';
+  validateLabName(name);
+  return { name, dir: opts.dir ?? join(REPO, '.lab', name) };
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+/** A plain user cannot make namespaces: the same plan on 127.x.y.z (the loopback range). */
+function toLoopback(plan: LabPlan): LabPlan {
+  const lo = (a: string): string => a.replace(/^\d+\./, '127.');
+  return { ...plan, gateway: lo(plan.gateway), webSubnet: lo(plan.webSubnet), hosts: plan.hosts.map((h) => ({ ...h, address: lo(h.address) })) };
+}
+
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
+  const { name, dir } = resolveOpts(opts);
+  const log = opts.log ?? (() => {});
+  const root = isRoot();
+  await stopLab(opts); // whatever an earlier run of this name left
+  if (root) {
+    await ensurePackages(log);
+  } else {
+    process.stderr.write(
+      `lab: NOTICE: not root, so no namespaces: hosts are loopback addresses 127.x.y.z with sshd on port ${PLAIN_SSH_PORT} and Postgres on ${PLAIN_PG_PORT},\n` +
+        `lab: everything runs as ${userInfo().username} (no sudo; ansible_become=false), and per-host files are given by inventory vars.\n`,
+    );
+  }
+  const pg = await findPgBin();
+  if (!pg) throw new Error('lab: no Postgres server binaries under /usr/lib/postgresql (apt-get install postgresql)');
+  const pgDataPath = `/var/lib/postgresql/${pg.version}/main`;
+  let plan = planLab({ name, subnet: opts.subnet ?? '10.231.0.0/24', bridge: opts.bridge, webHosts: opts.webHosts ?? 3, standby: opts.standby ?? true });
+  if (!root) plan = toLoopback(plan);
+  try {
+    return await build(plan, dir, root, pg, pgDataPath, log);
+  } catch (e) {
+    if (!process.env.LAB_KEEP) await stopLab(opts).catch(() => {});
+    throw e;
+  }
+}
+
+async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: string }, pgDataPath: string, log: (s: string) => void): Promise<Lab> {
+  const me = userInfo().username;
+  const sshUser = root ? LAB_USER : me;
+  const osUser = root ? 'postgres' : me;
+  if (root) {
+    await ensureMachineDirs([HOST_PATHS.pemWeb, pgDataPath]);
+    await ensureLabUser();
+    await ensureSudoers();
+  }
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const keyPath = join(dir, 'id_ed25519');
+  await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${sshUser}@${plan.name}-lab`, '-f', keyPath]);
+  await writeFile(join(dir, 'authorized_keys'), `${await publicKey(`${keyPath}.pub`)} ${sshUser}@${plan.name}-lab\n`, { mode: 0o644 });
+  const caCertPath = join(dir, 'server.crt');
+  const keyFile = join(dir, 'server.key');
+  const backendIps = plan.hosts.filter((h) => h.role === 'primary' || h.role === 'standby').map((h) => `IP:${h.address}`);
+  await must('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
+    '-subj', `/CN=pem-settings lab ${plan.name}`, '-addext', `subjectAltName=${backendIps.join(',')}`, '-keyout', keyFile, '-out', caCertPath]);
+
+  const pgOwner = root ? await userIds(osUser) : undefined;
+  const webGroup = root ? ((await groupId('www-data')) ?? 0) : undefined;
+  const sshPort = root ? 22 : PLAIN_SSH_PORT;
+  const etcHosts = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', ...plan.hosts.map((h) => `${h.address}\t${h.name}`), ''].join('\n');
+  const webIndex = (h: PlannedHost): number => Number(h.name.slice('web-'.length));
+  log(`lab ${plan.name}: laying out ${plan.hosts.length} hosts in ${dir}`);
+  const layouts = await mapLimit(plan.hosts, 8, (host) =>
+    layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts }));
+
+  const state: LabState = { name: plan.name, mode: root ? 'root' : 'plain', bridge: plan.bridge, webSubnet: plan.webSubnet, sshUser, pgBin: pg.bin, osUser,
+    hosts: plan.hosts.map((h, i) => ({ name: h.name, role: h.role, address: h.address, sshPort, ...(root ? { netns: h.netns } : {}), layout: layouts[i] as HostLayout })) };
+  const saveState = (): Promise<void> => writeFile(join(dir, 'lab.json'), JSON.stringify(state, null, 2) + '\n');
+  await saveState(); // before anything runs, so a crash from here on can be cleaned up
+
+  if (root) {
+    log(`lab ${plan.name}: network ${plan.subnet} on bridge ${plan.bridge}`);
+    await createNetwork(plan);
+    await mapLimit(plan.hosts, 16, async (h) => {
+      const s = state.hosts.find((x) => x.name === h.name)!;
+      s.anchorPid = await startAnchor(h, s.layout.mounts);
+    });
+    await saveState();
+  }
+  const lab = makeLab(state, dir, keyPath, caCertPath);
+  log(`lab ${plan.name}: starting sshd on every host`);
+  await mapLimit(state.hosts, 16, (h) => lab.startSshd(h.name));
+  await saveState();
+
+  const setup: PgSetup = { bin: pg.bin, osUser, owner: pgOwner ?? { uid: -1, gid: -1 }, certFile: caCertPath, keyFile };
+  const backend = (h: LabState['hosts'][number]): Backend => ({
+    host: plan.hosts.find((p) => p.name === h.name)!,
+    exec: (argv, o) => lab.exec(h.name, argv, o),
+    dataDir: root ? pgDataPath : h.layout.pgData!,
+    machineDataDir: h.layout.pgData!,
+    socketDir: root ? HOST_PATHS.pgRun : h.layout.pgRun!,
+    port: root ? 5432 : PLAIN_PG_PORT,
+    logFile: join(h.layout.pgLog!, 'postgresql.log'),
+  });
+  const primary = backend(state.hosts.find((h) => h.role === 'primary')!);
+  log(`lab ${plan.name}: Postgres primary`);
+  await setUpPrimary(plan, primary, setup);
+  const standby = state.hosts.find((h) => h.role === 'standby');
+  if (standby) {
+    log(`lab ${plan.name}: Postgres standby (pg_basebackup, streaming)`);
+    await setUpStandby(primary, backend(standby), setup);
+  }
+
+  const keys = await Promise.all(state.hosts.map(async (h) => ({ address: h.address, port: h.sshPort, key: await publicKey(h.layout.hostKeyPub) })));
+  await writeFile(lab.knownHostsPath, knownHosts(keys));
+  await writeFile(lab.inventoryPath, inventory({
+    hosts: state.hosts.map((h) => ({ ...plan.hosts.find((p) => p.name === h.name)!, sshPort: h.sshPort, vars: root ? {} : plainHostVars(h) })),
+    allVars: {
+      ansible_user: sshUser,
+      ansible_ssh_private_key_file: keyPath,
+      ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHostsPath}`,
+      ansible_become: root ? 'true' : 'false',
+      pem_web_subnet: plan.webSubnet,
+      ...(root ? {} : { pg_os_user: osUser, pg_port: String(PLAIN_PG_PORT), pg_bin_dir: pg.bin }),
+    },
+  }));
+  return lab;
+}
+
+/** Plain-user lab: nothing is mounted, so the inventory names each host's own paths. */
+function plainHostVars(h: LabState['hosts'][number]): Record<string, string> {
+  if (h.role === 'web') return { pem_config_local: join(h.layout.dir, 'pem-web', 'config_local.py') };
+  if (h.role === 'primary' || h.role === 'standby') return { pg_socket_dir: h.layout.pgRun! };
+  return {};
+}
+
+function makeLab(state: LabState, dir: string, keyPath: string, caCertPath: string): Lab {
+  const find = (name: string): LabState['hosts'][number] => {
+    const h = state.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`lab ${state.name}: no host ${JSON.stringify(name)} (hosts: ${state.hosts.map((x) => x.name).join(', ')})`);
+    return h;
+  };
+  const argvOn = (h: LabState['hosts'][number], argv: string[], user?: string): string[] =>
+    // A plain user cannot switch users: commands run as that user whatever `user` says.
+    h.anchorPid ? inHost(h.anchorPid, argv, user) : argv;
+  const lab: Lab = {
+    name: state.name,
+    mode: state.mode,
+    dir,
+    inventoryPath: join(dir, 'inventory.ini'),
+    knownHostsPath: join(dir, 'known_hosts'),
+    keyPath,
+    sshUser: state.sshUser,
+    webSubnet: state.webSubnet,
+    caCertPath,
+    hosts: state.hosts, // LabHost fields are kept up to date in place (pid after start/stopSshd)
+    host: find,
+    async exec(host, argv, opts = {}) {
+      const [cmd, ...args] = argvOn(find(host), argv, opts.user);
+      return run(cmd as string, args, { input: opts.input });
+    },
+    hostPath: (host, path) => (find(host).anchorPid || state.mode === 'plain' ? machinePath(find(host).layout.mounts, path) : path),
+    async stopSshd(host) {
+      const h = find(host);
+      if (h.pid && alive(h.pid)) {
+        process.kill(h.pid, 'SIGTERM');
+        if (!(await waitGone(h.pid, 5000))) process.kill(h.pid, 'SIGKILL');
+      }
+      delete h.pid;
+    },
+    async startSshd(host) {
+      const h = find(host);
+      if (h.pid && alive(h.pid)) return;
+      await rm(h.layout.sshdPidFile, { force: true });
+      const [cmd, ...args] = argvOn(h, [await sshdPath(), '-f', h.layout.sshdConfig, '-E', h.layout.sshdLog]);
+      const r = await run(cmd as string, args);
+      if (r.code !== 0) throw new Error(`lab: ${host}: sshd exited ${r.code}: ${r.stderr.trim()} (see ${h.layout.sshdLog})`);
+      // sshd writes its pid file once it listens, just after its parent returned.
+      h.pid = await waitFor(`${host}'s sshd pid file`, 5000, async () => {
+        const pid = Number((await readFile(h.layout.sshdPidFile, 'utf8').catch(() => '')).trim());
+        return pid > 0 ? pid : undefined;
+      });
+    },
+    stop: () => stopLab({ name: state.name, dir, bridge: state.bridge }),
+  };
+  return lab;
+}
+
+/** Remove everything a lab of this name left (processes, namespaces, links, bridge, directory), even after a crash. */
+export async function stopLab(opts: LabOptions = {}): Promise<void> {
+  const { name, dir } = resolveOpts(opts);
+  const state = await readFile(join(dir, 'lab.json'), 'utf8').then((t) => JSON.parse(t) as LabState, () => undefined);
+  const pgBin = state?.pgBin ?? (await findPgBin())?.bin;
+  const hostDirs = await readdir(join(dir, 'hosts')).catch(() => [] as string[]);
+  for (const h of hostDirs) {
+    const data = join(dir, 'hosts', h, 'pgdata');
+    const pidText = await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => undefined);
+    if (!pidText || !pgBin) continue;
+    await stopBackend({ machineDataDir: data }, { bin: pgBin, osUser: state?.osUser ?? 'postgres' }, isRoot());
+    const pid = Number(pidText.split('\n')[0]);
+    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  if (isRoot()) await destroyNetwork(name, opts.bridge ?? state?.bridge ?? `${name}br0`);
+  for (const h of hostDirs) {
+    // Plain-user labs have no namespace whose processes can be listed: end the sshds by pid file.
+    const pid = Number((await readFile(join(dir, 'hosts', h, 'ssh', 'sshd.pid'), 'utf8').catch(() => '')).trim());
+    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+}

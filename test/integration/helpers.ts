@@ -1,0 +1,43 @@
+// Shared by the integration tests: run the real CLI as a child process, query the lab's
+// Postgres as the cluster's superuser, read files as a host sees them.
+
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Lab } from '../lab/lab.ts';
+import { run, type RunResult } from '../lab/sh.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = `${REPO}bin/pem-settings.js`;
+
+/** A password with every character class that has bitten URI, SQL, shell and Python quoting. */
+export const NASTY_PASSWORD = `Sup3r'S"ec\\ret @:/%$; pä ss€`;
+
+export async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
+  const merged: NodeJS.ProcessEnv = { ...process.env, CI: 'true', ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete merged[k];
+  return run(process.execPath, [BIN, ...args], { env: merged, cwd: REPO, timeoutMs: 180_000 });
+}
+
+/** Runs SQL on a backend as the postgres superuser through the local socket; returns trimmed rows. */
+export async function sql(lab: Lab, host: string, query: string, db = 'postgres'): Promise<string> {
+  const r = await lab.exec(host, ['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', db], { input: query, user: 'postgres' });
+  if (r.code !== 0) throw new Error(`psql on ${host} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/**
+ * Connects from a lab host (its own network namespace) to a backend with libpq, the password
+ * given on standard input; returns psql's result.
+ */
+export async function connectFrom(lab: Lab, from: string, conninfo: string, password: string, query = 'SELECT 1'): Promise<RunResult> {
+  const script = 'PGPASSWORD=$(cat) PGCONNECT_TIMEOUT=5 exec psql -XAtq -v ON_ERROR_STOP=1 "$0" -c "$1"';
+  return lab.exec(from, ['sh', '-c', script, conninfo, query], { input: password, user: 'nobody' });
+}
+
+export function hostFile(lab: Lab, host: string, path: string): Promise<Buffer> {
+  return readFile(lab.hostPath(host, path));
+}
+
+export function recapLine(stdout: string, host: string): string {
+  return stdout.split('\n').find((l) => l.startsWith(host + ' ') && l.includes('changed=')) ?? '';
+}

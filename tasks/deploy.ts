@@ -8,6 +8,8 @@ import type { HostPlan, Stage } from '../src/runner.ts';
 import { backendFactsScript, parseBackendFacts, primaryOf, BackendFactsError, type BackendFacts } from './backend-facts.ts';
 import { databaseHostPlan, planDatabaseStage } from './database-stage.ts';
 import { hbaHostPlan, planHbaStage } from './pg-hba-stage.ts';
+import { parseWebFacts, planWebStage, webFactsScript, webHostPlan, WebFactsError, type WebFacts } from './config-local-stage.ts';
+import { settingsUri, type SettingsUri } from './config-local/uri.ts';
 import type { BackendSettings, JobSettings, Secrets } from './settings.ts';
 
 export interface DeployContext {
@@ -17,6 +19,17 @@ export interface DeployContext {
   connections: Connections;
   /** Selected hosts, in inventory order. */
   selected: string[];
+  /** The user to sudo to for privileged steps on a host (ansible_become), if any. */
+  becomeUser(host: string): string | undefined;
+}
+
+/** The URI every web host gets: all backends of the inventory, whatever the limit (SPEC 2). */
+export function desiredUri(settings: JobSettings, password: string): SettingsUri {
+  return settingsUri({
+    user: settings.user, password, database: settings.db,
+    backends: settings.backends.map((b) => ({ host: b.dbAddress, port: b.pgPort })),
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+  });
 }
 
 export function deployStages(ctx: DeployContext): Stage[] {
@@ -24,7 +37,10 @@ export function deployStages(ctx: DeployContext): Stage[] {
   const backends = new Map(settings.backends.map((b) => [b.name, b]));
   const selectedBackends = ctx.selected.filter((h) => backends.has(h));
   const selectedWeb = ctx.selected.filter((h) => settings.webhosts.some((w) => w.name === h));
+  const webs = new Map(settings.webhosts.map((w) => [w.name, w]));
   const facts = new Map<string, BackendFacts>();
+  const webFacts = new Map<string, WebFacts>();
+  const uri = desiredUri(settings, ctx.secrets.password);
   const target = { db: settings.db, user: settings.user, grantee: settings.grantee, revokeConnect: settings.revokeConnect };
 
   const factsStage: Stage = {
@@ -34,7 +50,20 @@ export function deployStages(ctx: DeployContext): Stage[] {
     async plan(host): Promise<HostPlan> {
       const conn = await connections.get(host);
       const backend = backends.get(host);
-      if (!backend) return { changes: [info(host, 'facts', 'connect', `connected as ${conn.user}`)] };
+      if (!backend) {
+        const w = webs.get(host)!;
+        const r = await conn.run(webFactsScript(w), becomeOpts(ctx, host));
+        if (r.code !== 0) throw new HostError(host, 'facts', r.stderr.trim() || `the facts script exited with ${r.code}`);
+        let f: WebFacts;
+        try {
+          f = parseWebFacts(r.stdout);
+        } catch (e) {
+          if (e instanceof WebFactsError) throw new HostError(host, 'facts', e.message);
+          throw e;
+        }
+        webFacts.set(host, f);
+        return { changes: [info(host, 'facts', 'config_local.py', `${w.configLocal}: ${f.exists ? `present, ${f.owner}:${f.group} mode ${f.mode}` : 'absent'}; web app user ${f.webUser ?? 'unknown'}; python3 ${f.python3 ? 'present' : 'absent'}`)] };
+      }
       const result = await conn.run(backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
       if (result.code !== 0) {
         throw new HostError(host, 'facts', result.stderr.trim() || `the facts script exited with ${result.code}`,
@@ -85,7 +114,25 @@ export function deployStages(ctx: DeployContext): Stage[] {
     },
   };
 
-  return [factsStage, databaseStage, hbaStage];
+  const webStage: Stage = {
+    name: 'web',
+    get hosts() {
+      return selectedWeb.filter((h) => webFacts.has(h));
+    },
+    async plan(host) {
+      const conn = await connections.get(host);
+      const w = webs.get(host)!;
+      const f = webFacts.get(host)!;
+      return webHostPlan(conn, w, f, planWebStage(host, w, f, uri), ctx.runId, ctx.becomeUser(host));
+    },
+  };
+
+  return [factsStage, databaseStage, hbaStage, webStage];
+}
+
+function becomeOpts(ctx: DeployContext, host: string): { becomeUser?: string } {
+  const user = ctx.becomeUser(host);
+  return user ? { becomeUser: user } : {};
 }
 
 function info(host: string, stage: string, step: string, summary: string): Change {

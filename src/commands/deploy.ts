@@ -13,7 +13,7 @@ import { treeReporter } from '../output/tree.ts';
 import { runStages, type HostRecap, type RunEvent } from '../runner.ts';
 import { redact } from '../secrets.ts';
 import { hostAccess, type HostAccess } from '../targets.ts';
-import { deployStages } from '../../tasks/deploy.ts';
+import { deployStages, desiredUri } from '../../tasks/deploy.ts';
 import { maskHbaSecrets } from '../../tasks/pg-hba/plan.ts';
 import { readJobSettings, readSecrets } from '../../tasks/settings.ts';
 
@@ -37,6 +37,7 @@ export async function deployCommand(opts: DeployOptions, io: Io): Promise<number
   const resolved = new Map(resolveAll(inventory).map((h) => [h.name, h]));
   const settings = readJobSettings(inventory, resolved);
   const secrets = readSecrets(opts.inventory, { allowWeakPassword: Boolean(opts.allowWeakPassword) });
+  desiredUri(settings, secrets.password); // a URI the web app could not take is bad input: exit 2 before connecting
   const selected = opts.limit ? selectHosts(inventory, opts.limit) : [...inventory.hosts.keys()];
   const jobHosts = new Set([...settings.backends.map((b) => b.name), ...settings.webhosts.map((w) => w.name)]);
   const hosts = selected.filter((h) => jobHosts.has(h));
@@ -59,7 +60,7 @@ export async function deployCommand(opts: DeployOptions, io: Io): Promise<number
   const out = (text: string) => io.stdout(redact(text, secretList));
   const runId = newRunId();
   const connections = new Connections(access, runId);
-  const stages = deployStages({ runId, settings, secrets, connections, selected: hosts });
+  const stages = deployStages({ runId, settings, secrets, connections, selected: hosts, becomeUser: (h) => access.get(h)?.becomeUser });
   const ui = opts.json ? undefined : io.isTTY ? treeReporter(stages.map((s) => s.name)) : undefined;
   const plain = opts.json || io.isTTY ? undefined : plainReporter(out);
   const onEvent = (e: RunEvent) => {

@@ -23,7 +23,8 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 export function keysForHost(text: string, host: string, port: number): KnownKey[] {
-  const name = knownHostsName(host, port);
+  // OpenSSH lowercases the host name before matching and before hashing (`ssh-keygen -H` too).
+  const name = knownHostsName(host.toLowerCase(), port);
   const keys: KnownKey[] = [];
   for (const rawLine of text.split(/\r?\n/)) {
     const line = rawLine.trim();
@@ -62,7 +63,7 @@ function hostsFieldMatches(field: string, name: string): boolean {
   for (const pattern of field.split(',')) {
     const negated = pattern.startsWith('!');
     const body = negated ? pattern.slice(1) : pattern;
-    if (globMatch(body.toLowerCase(), name.toLowerCase())) {
+    if (globMatch(body.toLowerCase(), name)) {
       if (negated) return false;
       matched = true;
     }
@@ -71,7 +72,8 @@ function hostsFieldMatches(field: string, name: string): boolean {
 }
 
 function globMatch(pattern: string, text: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+  // `[` and `]` are literal here: they bracket `[host]:port`, they are no character class.
+  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
   return re.test(text);
 }
 

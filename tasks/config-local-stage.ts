@@ -1,0 +1,173 @@
+// Stage 4 (SPEC 4): CONFIG_DATABASE_URI in config_local.py on every web host. The facts are one
+// read of the file (bytes, owner, mode) and of what decides a new file's owner and who must be
+// able to read it; planning is pure (config-local/edit.ts, uri.ts); applying is one script that
+// checks the file is still what we read, backs it up, writes a temporary file with the right
+// owner and mode, checks it compiles and that the web app's user can read it, then renames it.
+
+import type { Change } from '../src/change.ts';
+import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
+import { HostError } from '../src/errors.ts';
+import type { HostPlan } from '../src/runner.ts';
+import { sha256 } from './backend-facts.ts';
+import { ConfigParseError, pythonStringLiteral, setConfigValue } from './config-local/edit.ts';
+import { maskUrisInText, type SettingsUri } from './config-local/uri.ts';
+import type { WebSettings } from './settings.ts';
+
+export const URI_VARIABLE = 'CONFIG_DATABASE_URI';
+
+export interface WebFacts {
+  exists: boolean;
+  text: string;
+  sha256?: string;
+  /** Octal mode and owner of the existing file. */
+  mode?: string;
+  owner?: string;
+  group?: string;
+  /** Owner and group of config.py beside it (for a new file). */
+  configPyOwner?: string;
+  python3: boolean;
+  /** The user the web app runs as: pem_web_user, else found among running processes. */
+  webUser?: string;
+}
+
+export class WebFactsError extends Error {}
+
+/** The user a running PEM web app has, found by the path of its directory in process arguments. */
+function detectWebUser(dir: string): string {
+  return `ps -eo user=,args= 2>/dev/null | awk -v d=${shellQuote(dir)} 'index($0, d) && $1 != "root" { print $1; exit }'`;
+}
+
+export function webFactsScript(w: WebSettings): string {
+  const dir = w.configLocal.replace(/\/[^/]*$/, '') || '/';
+  return [
+    'set -u',
+    `f=${shellQuote(w.configLocal)}`,
+    `dir=${shellQuote(dir)}`,
+    'if [ -e "$f" ]; then',
+    '  echo "#file present $(stat -c \'%a %U %G\' "$f")"',
+    '  base64 -w0 < "$f" || exit 5; echo',
+    'else echo "#file absent"; fi',
+    'if [ -e "$dir/config.py" ]; then echo "#configpy $(stat -c \'%U:%G\' "$dir/config.py")"; fi',
+    'if command -v python3 >/dev/null 2>&1; then echo "#python3 yes"; else echo "#python3 no"; fi',
+    w.webUser ? `echo ${shellQuote(`#webuser ${w.webUser}`)}` : `u=$(${detectWebUser(dir)}); [ -n "$u" ] && echo "#webuser $u"`,
+    'exit 0',
+  ].join('\n');
+}
+
+export function parseWebFacts(stdout: string): WebFacts {
+  const lines = stdout.split('\n');
+  const fileAt = lines.findIndex((l) => l.startsWith('#file '));
+  if (fileAt < 0) throw new WebFactsError('the facts script printed something unexpected');
+  const [, state, mode, owner, group] = lines[fileAt]!.split(' ');
+  const exists = state === 'present';
+  const text = exists ? Buffer.from(lines[fileAt + 1] ?? '', 'base64').toString('utf8') : '';
+  const value = (prefix: string) => lines.find((l) => l.startsWith(prefix))?.slice(prefix.length).trim();
+  const webUser = value('#webuser ');
+  const configPyOwner = value('#configpy ');
+  return {
+    exists, text, python3: value('#python3 ') === 'yes',
+    ...(exists ? { sha256: sha256(text), mode, owner, group } : {}),
+    ...(configPyOwner ? { configPyOwner } : {}),
+    ...(webUser ? { webUser } : {}),
+  };
+}
+
+export interface WebChange extends Change {
+  newText: string;
+  /** user:group and octal mode the file gets. */
+  owner: string;
+  mode: string;
+}
+
+export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri: SettingsUri): Change[] {
+  let result;
+  try {
+    result = setConfigValue(facts.text, URI_VARIABLE, pythonStringLiteral(uri.uri));
+  } catch (e) {
+    if (e instanceof ConfigParseError) {
+      throw new HostError(host, 'config_local.py', `${w.configLocal} is not valid Python (${e.message}); it was left untouched`, 'fix the file by hand first');
+    }
+    throw e;
+  }
+  const owner = facts.exists ? `${facts.owner}:${facts.group}` : w.configOwner ?? facts.configPyOwner;
+  if (!owner) {
+    throw new HostError(host, 'config_local.py', `${w.configLocal} does not exist and there is no config.py beside it to take the owner from`,
+      'set pem_config_owner=user:group, or check pem_config_local');
+  }
+  const warnings = [...uri.notes];
+  if (!facts.webUser && result.changed) warnings.push('the web app\'s user is unknown (no pem_web_user and no running web app found): readability of the file by it was not checked');
+  if (result.untouched.length) warnings.push(`${URI_VARIABLE} is also assigned inside a block or with += at line ${result.untouched.join(', ')}; left as is`);
+  const where = facts.exists ? (result.changed ? `set at line ${result.line}` : `already set at line ${result.line}`) : 'new file';
+  const change: WebChange = {
+    host, stage: 'web', step: 'config_local.py', target: w.configLocal, changed: result.changed,
+    summary: `${URI_VARIABLE} ${where} (${uri.form === 'single' ? 'one host' : uri.form === 'multi-same-port' ? 'several hosts, read-write target' : 'several hosts on several ports, read-write target'})` +
+      (result.disabled.length ? `; duplicate assignment(s) at line ${result.disabled.join(', ')} commented out` : ''),
+    ...(warnings.length ? { warnings } : {}),
+    ...(result.changed ? { diff: { path: w.configLocal, before: maskUrisInText(facts.text), after: maskUrisInText(result.newText) } } : {}),
+    newText: result.newText, owner, mode: facts.exists ? facts.mode! : '640',
+  };
+  const changes: Change[] = [change];
+  if (w.webRestart) {
+    changes.push({
+      host, stage: 'web', step: 'restart web app', target: w.webRestart, changed: result.changed,
+      summary: result.changed ? `run pem_web_restart: ${w.webRestart}` : 'nothing changed: no restart',
+    });
+  }
+  return changes;
+}
+
+export function backupPath(file: string, runId: string): string {
+  return `${file}.pem-settings-${runId}.bak`;
+}
+
+export function webApplyScript(c: WebChange, facts: WebFacts, runId: string): string {
+  const content = heredoc(Buffer.from(c.newText, 'utf8').toString('base64').replace(/(.{76})/g, '$1\n'));
+  const [user, group] = c.owner.split(':');
+  // Prints only the line number and the parser's message, never the line (it may hold the URI).
+  const compile = 'import sys\ntry:\n compile(open(sys.argv[1], "rb").read(), sys.argv[1], "exec")\nexcept SyntaxError as e:\n print("line %s: %s" % (e.lineno, e.msg)); sys.exit(1)';
+  return [
+    'set -u',
+    'umask 077',
+    `f=${shellQuote(c.target)}`,
+    facts.exists
+      ? `[ -f "$f" ] && [ "$(sha256sum < "$f" | cut -d' ' -f1)" = ${facts.sha256} ] || { echo "$f changed since it was read; run again" >&2; exit 10; }`
+      : '[ ! -e "$f" ] || { echo "$f appeared since it was read; run again" >&2; exit 10; }',
+    facts.exists ? `backup=${shellQuote(backupPath(c.target, runId))}; cp -p "$f" "$backup" || { echo "cannot write the backup $backup" >&2; exit 11; }` : 'backup=',
+    'tmp=$(mktemp "${f%/*}/.config_local.pem-settings.XXXXXX") || { echo "cannot create a temporary file beside $f" >&2; exit 12; }',
+    'trap \'rm -f "$tmp"\' EXIT',
+    `base64 -d > "$tmp" ${content.open} || { echo "cannot write $tmp (disk full or read-only?)" >&2; exit 12; }`,
+    content.body.trimEnd(),
+    `chown ${shellQuote(`${user}:${group}`)} "$tmp" && chmod ${c.mode} "$tmp" || { echo "cannot set owner ${user}:${group} and mode ${c.mode} on the new file" >&2; exit 13; }`,
+    // Syntax check without writing a .pyc into the web app's directory.
+    `if command -v python3 >/dev/null 2>&1; then err=$(python3 -c ${shellQuote(compile)} "$tmp" 2>&1) || { echo "the new file does not compile ($err); nothing was changed" >&2; exit 14; }; fi`,
+    ...(facts.webUser ? [
+      `if command -v runuser >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
+      `  runuser -u ${shellQuote(facts.webUser)} -- test -r "$tmp" || { echo "the web app user ${facts.webUser} could not read the new file (owner ${c.owner}, mode ${c.mode}); nothing was changed" >&2; exit 15; }`,
+      'fi',
+    ] : []),
+    'mv -f "$tmp" "$f" || { echo "cannot replace $f" >&2; exit 16; }',
+    'trap - EXIT',
+    'echo "backup $backup"',
+  ].join('\n');
+}
+
+export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, changes: Change[], runId: string, becomeUser?: string): HostPlan {
+  return {
+    changes,
+    async apply(changed) {
+      const file = changed.find((c) => c.step === 'config_local.py') as WebChange | undefined;
+      if (file) {
+        const r = await conn.run(webApplyScript(file, facts, runId), { ...(becomeUser ? { becomeUser } : {}) });
+        if (r.code !== 0) throw new HostError(conn.host, 'config_local.py', r.stderr.trim() || `the update script exited with ${r.code}`);
+      }
+      if (file && w.webRestart && changed.some((c) => c.step === 'restart web app')) {
+        // The operator's own command, run as given (as root when become is on).
+        const r = await conn.run(w.webRestart, { ...(becomeUser ? { becomeUser } : {}) });
+        if (r.code !== 0) {
+          throw new HostError(conn.host, 'restart web app', `pem_web_restart exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`,
+            'config_local.py was updated; restart the web app by hand');
+        }
+      }
+    },
+  };
+}

@@ -42,13 +42,19 @@ export async function connect(target: ConnectTarget): Promise<Connection> {
   try {
     let sock: Duplex | undefined;
     for (const jump of target.proxyJump ?? []) {
-      const hop: ConnectTarget = { ...target, name: `${target.name} (via jump host ${jump.host})`, address: jump.host, port: jump.port, user: jump.user ?? target.user };
-      const ssh = await open(hop, sock);
+      const hop: ConnectTarget = { ...target, address: jump.host, port: jump.port, user: jump.user ?? target.user };
+      const ssh = await open(hop, sock, 'jump host ');
       jumps.push(ssh);
       sock = undefined;
       // The next hop is reached through this one.
       const next = jumps.length < (target.proxyJump?.length ?? 0) ? target.proxyJump![jumps.length]! : { host: target.address, port: target.port };
-      sock = await ssh.forwardOut('127.0.0.1', 0, next.host, next.port) as unknown as Duplex;
+      try {
+        sock = await ssh.forwardOut('127.0.0.1', 0, next.host, next.port) as unknown as Duplex;
+      } catch (e) {
+        // The jump host answered but could not open the next leg: still "unreachable", not an internal error.
+        throw new UnreachableError(target.name, 'connect',
+          `jump host ${jump.host}:${jump.port} cannot reach ${next.host}:${next.port}: ${(e as Error).message}`);
+      }
     }
     const ssh = await open(target, sock);
     return new SshConnection(target, ssh, jumps);
@@ -58,7 +64,8 @@ export async function connect(target: ConnectTarget): Promise<Connection> {
   }
 }
 
-async function open(target: ConnectTarget, sock?: Duplex): Promise<NodeSSH> {
+/** `role` names a jump host in messages, so an operator knows which hop failed. */
+async function open(target: ConnectTarget, sock?: Duplex, role = ''): Promise<NodeSSH> {
   const files = target.knownHostsFiles.map(expandHome);
   const knownText = files.filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
   let verdict: HostKeyVerdict | undefined;
@@ -73,8 +80,12 @@ async function open(target: ConnectTarget, sock?: Duplex): Promise<NodeSSH> {
       presented = key;
       verdict = verifyHostKey(knownText, target.address, target.port, key);
       if (verdict.status === 'unknown' && target.acceptNewHostKeys) {
-        mkdirSync(dirname(files[0]!), { recursive: true, mode: 0o700 });
-        appendFileSync(files[0]!, knownHostsLine(target.address, target.port, key), { mode: 0o600 });
+        const file = files[0]!;
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        // A file whose last line has no newline would otherwise get the new entry glued onto it.
+        const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
+        const separator = current === '' || current.endsWith('\n') ? '' : '\n';
+        appendFileSync(file, separator + knownHostsLine(target.address, target.port, key), { mode: 0o600 });
         return true;
       }
       return verdict.status === 'match';
@@ -88,7 +99,7 @@ async function open(target: ConnectTarget, sock?: Duplex): Promise<NodeSSH> {
     return ssh;
   } catch (e) {
     ssh.dispose();
-    throw unreachable(target, e as Error, verdict, presented, files);
+    throw unreachable(target, e as Error, verdict, presented, files, role);
   }
 }
 
@@ -113,8 +124,8 @@ function authentication(target: ConnectTarget): Partial<Config> {
 }
 
 function unreachable(target: ConnectTarget, e: Error, verdict: HostKeyVerdict | undefined, key: Buffer | undefined,
-  files: string[]): UnreachableError {
-  const where = `${target.user}@${target.address}:${target.port}`;
+  files: string[], role: string): UnreachableError {
+  const where = `${role}${target.user}@${target.address}:${target.port}`;
   if (key && verdict && verdict.status !== 'match') {
     const fp = `${keyType(key)} ${fingerprint(key)}`;
     if (verdict.status === 'unknown') {
@@ -173,6 +184,7 @@ class SshConnection implements Connection {
         let errText = '';
         let started = password === undefined;
         let sentPassword = false;
+        let refused = false;
         const sendStdin = () => {
           const data = Buffer.from(script);
           this.stats.bytesSent += data.length;
@@ -189,8 +201,10 @@ class SshConnection implements Connection {
             if (errText.includes(SUDO_PROMPT)) {
               errText = errText.replace(SUDO_PROMPT, '');
               // A second prompt means the password was wrong: end input so sudo gives up instead of waiting.
-              if (sentPassword) channel.end();
-              else channel.write(password + '\n');
+              if (sentPassword) {
+                refused = true;
+                channel.end();
+              } else channel.write(password + '\n');
               sentPassword = true;
             }
             if (errText.includes(BECOME_MARK + '\n')) {
@@ -201,11 +215,22 @@ class SshConnection implements Connection {
           }
         });
         channel.on('close', (code: number | null) => {
-          resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: errText, code: code ?? 255 });
+          const status = code ?? 255;
+          resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: become && status !== 0 ? this.sudoMessage(errText, refused, options.becomeUser!) : errText, code: status });
         });
         if (started) sendStdin();
       });
     });
+  }
+
+  /** sudo's own words are terse and several lines long; say which setting to fix instead. */
+  private sudoMessage(stderr: string, refused: boolean, becomeUser: string): string {
+    const as = `${this.target.user} (sudo -u ${becomeUser})`;
+    if (refused) return `sudo refused the password in PEM_BECOME_PASSWORD for ${as}\n`;
+    if (this.target.becomePassword === undefined && /^sudo: a password is required/m.test(stderr)) {
+      return `sudo: a password is required for ${as}: set PEM_BECOME_PASSWORD, or allow it in sudoers with NOPASSWD\n`;
+    }
+    return stderr;
   }
 
   hold(script: string): Promise<{ firstLine: string; code?: number; release(): Promise<void> }> {

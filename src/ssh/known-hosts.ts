@@ -96,6 +96,7 @@ export function knownHostsLine(host: string, port: number, blob: Buffer): string
 export function preferredHostKeyAlgorithms(known: KnownKey[]): string[] {
   const all = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
   const algorithmsFor = (type: string) => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]);
-  const first = known.flatMap((k) => algorithmsFor(k.type)).filter((a) => all.includes(a));
+  // A revoked key says nothing about which type the host really uses.
+  const first = known.filter((k) => !k.revoked).flatMap((k) => algorithmsFor(k.type)).filter((a) => all.includes(a));
   return [...new Set([...first, ...all])];
 }

@@ -5,6 +5,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { HostError, InventoryError, ProblemsError, UsageError, isOperatorError } from './errors.ts';
 import { hostsCommand } from './commands/hosts.ts';
 import { deployCommand } from './commands/deploy.ts';
+import { rollbackCommand } from './commands/rollback.ts';
+import { runsCommand } from './commands/runs.ts';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -59,9 +61,34 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
     .option('--allow-weak-password', 'accept a PEM_SETTINGS_PASSWORD shorter than 12 characters')
     .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
+    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)')
     .action(async (opts) => setStatus(await deployCommand(opts, io)));
 
-  for (const name of ['rollback', 'verify'] as const) {
+  program.command('rollback')
+    .description('undo a recorded deploy run (default: the latest)')
+    .addOption(inventoryOption())
+    .addOption(limitOption())
+    .option('--run <id>', 'the run to undo (pem-settings runs lists them)')
+    .option('-C, --check', 'connect and read, change nothing; report what would change')
+    .option('-D, --diff', 'print unified diffs of file changes and the SQL')
+    .option('--force', 'restore files edited since the run too (the edited file is kept beside it)')
+    .option('--purge', 'also dump, then drop, the settings database and role the run created')
+    .option('-f, --forks <n>', 'hosts worked on at once', '50')
+    .option('--json', 'print one JSON result document')
+    .option('--keep-going', 'run later stages even when a stage failed on some host')
+    .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
+    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
+    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)')
+    .action(async (opts) => setStatus(await rollbackCommand(opts, io)));
+
+  program.command('runs')
+    .description('list the recorded runs')
+    .addOption(inventoryOption())
+    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)')
+    .option('--json', 'print the records as JSON')
+    .action(async (opts) => setStatus(await runsCommand(opts, io)));
+
+  for (const name of ['verify'] as const) {
     program.command(name)
       .description(`${name} (not implemented yet)`)
       .addOption(inventoryOption())

@@ -8,8 +8,12 @@ import { forEachLimited } from './pool.ts';
 
 export interface HostPlan {
   changes: Change[];
-  /** Applies the changes that change something, in order. Throws HostError on failure. */
-  apply?(changed: Change[]): Promise<void>;
+  /**
+   * Applies the changes that change something, in order. Throws HostError on failure. Calls
+   * `record(step, data)` as each change is done, so a run that fails halfway still records
+   * exactly what it did (for the run record and rollback).
+   */
+  apply?(changed: Change[], record: (step: string, data: StepRecord) => void): Promise<void>;
 }
 
 export interface Stage {
@@ -20,12 +24,17 @@ export interface Stage {
   unreachableStopsRun?(host: string): boolean;
 }
 
+/** What a step did, for the run record: secret-free data that rollback reads. */
+export type StepRecord = Record<string, unknown>;
+
 export interface StepReport {
   stage: string;
   step: string;
   status: StepStatus;
   message: string;
   warnings?: string[];
+  /** Set when the step changed something on the host (not in check mode). */
+  record?: StepRecord;
 }
 
 export interface HostRecap {
@@ -118,21 +127,30 @@ async function runHost(stage: Stage, host: string, check: boolean,
   }
   recap.changes.push(...plan.changes);
   const changed = plan.changes.filter((c) => c.changed);
+  const records = new Map<string, StepRecord>();
   if (!check && changed.length > 0 && plan.apply) {
     try {
-      await plan.apply(changed);
+      await plan.apply(changed, (step, data) => records.set(step, data));
     } catch (e) {
-      for (const c of plan.changes.filter((c) => !c.changed)) report(host, stepOf(stage.name, c, 'ok'));
+      // Report what is known: unchanged steps ok, steps that were applied before the failure changed.
+      for (const c of plan.changes) {
+        if (!c.changed) report(host, stepOf(stage.name, c, 'ok'));
+        else if (records.has(c.step)) report(host, stepOf(stage.name, c, 'changed', records.get(c.step)));
+      }
       fail(stage.name, host, e, report, recap);
       return false;
     }
   }
-  for (const c of plan.changes) report(host, stepOf(stage.name, c, c.changed ? 'changed' : 'ok'));
+  for (const c of plan.changes) report(host, stepOf(stage.name, c, c.changed ? 'changed' : 'ok', records.get(c.step)));
   return true;
 }
 
-function stepOf(stage: string, c: Change, status: StepStatus): StepReport {
-  return { stage, step: c.step, status, message: c.summary, ...(c.warnings?.length ? { warnings: c.warnings } : {}) };
+function stepOf(stage: string, c: Change, status: StepStatus, record?: StepRecord): StepReport {
+  return {
+    stage, step: c.step, status, message: c.summary,
+    ...(c.warnings?.length ? { warnings: c.warnings } : {}),
+    ...(record ? { record } : {}),
+  };
 }
 
 function fail(stage: string, host: string, e: unknown, report: (host: string, step: StepReport) => void, recap: HostRecap): void {

@@ -154,15 +154,20 @@ export function webApplyScript(c: WebChange, facts: WebFacts, runId: string): st
 export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, changes: Change[], runId: string, becomeUser?: string): HostPlan {
   return {
     changes,
-    async apply(changed) {
+    async apply(changed, record) {
       const file = changed.find((c) => c.step === 'config_local.py') as WebChange | undefined;
       if (file) {
         const r = await conn.run(webApplyScript(file, facts, runId), { ...(becomeUser ? { becomeUser } : {}) });
         if (r.code !== 0) throw new HostError(conn.host, 'config_local.py', r.stderr.trim() || `the update script exited with ${r.code}`);
+        record(file.step, {
+          file: file.target, created: !facts.exists, backup: facts.exists ? backupPath(file.target, runId) : null,
+          sha256Before: facts.sha256 ?? null, sha256After: sha256(file.newText), owner: file.owner, mode: file.mode,
+        });
       }
       if (file && w.webRestart && changed.some((c) => c.step === 'restart web app')) {
         // The operator's own command, run as given (as root when become is on).
         const r = await conn.run(w.webRestart, { ...(becomeUser ? { becomeUser } : {}) });
+        record('restart web app', { exitCode: r.code });
         if (r.code !== 0) {
           throw new HostError(conn.host, 'restart web app', `pem_web_restart exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`,
             'config_local.py was updated; restart the web app by hand');

@@ -39,11 +39,16 @@ export function maskVerifiers(text: string): string {
 export function databaseHostPlan(conn: Connection, backend: BackendSettings, changes: DatabaseChange[]): HostPlan {
   return {
     changes,
-    async apply(changed) {
+    async apply(changed, record) {
       const steps = (changed as DatabaseChange[]).map((c) => c.dbStep);
       const script = heredoc(renderPsqlScript(steps));
       const result = await conn.run(['set -u', findPsql(backend), `${psqlCommand(backend)} ${script.open}`, script.body].join('\n'),
         { becomeUser: backend.pgOsUser });
+      // renderPsqlScript numbers the steps it is given; each number printed is a committed step.
+      for (const i of completedSteps(result.stdout)) {
+        const s = steps[i]!;
+        record(s.step, { ...(s.record ?? {}) });
+      }
       if (result.code !== 0) {
         const done = completedSteps(result.stdout).map((i) => steps[i]!.step);
         const failedStep = steps.find((s) => !done.includes(s.step))?.step ?? 'database';

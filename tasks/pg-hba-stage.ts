@@ -7,7 +7,7 @@ import type { Change } from '../src/change.ts';
 import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
 import { HostError } from '../src/errors.ts';
 import type { HostPlan } from '../src/runner.ts';
-import { findPsql, psqlCommand, type BackendFacts } from './backend-facts.ts';
+import { findPsql, psqlCommand, sha256, type BackendFacts } from './backend-facts.ts';
 import { HbaParseError } from './pg-hba/parse.ts';
 import { describeHbaChange, desiredHbaRules, planHbaRules, type HbaRulesPlan } from './pg-hba/plan.ts';
 import type { BackendSettings } from './settings.ts';
@@ -49,7 +49,8 @@ export function backupPath(file: string, runId: string): string {
   return `${file}.pem-settings-${runId}.bak`;
 }
 
-export function hbaApplyScript(c: HbaChange, backend: BackendSettings, runId: string): string {
+/** The write-validate-reload script. Also used by rollback, with the rule removed and no lines to confirm. */
+export function hbaApplyScript(c: Pick<HbaChange, 'plan' | 'addedLines' | 'hbaFile' | 'beforeSha256'>, backend: BackendSettings, runId: string): string {
   const content = heredoc(Buffer.from(c.plan.newText, 'utf8').toString('base64').replace(/(.{76})/g, '$1\n'));
   const validate = heredoc(`SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL;`);
   const loadTime = heredoc('SELECT pg_conf_load_time();');
@@ -85,9 +86,11 @@ export function hbaApplyScript(c: HbaChange, backend: BackendSettings, runId: st
     '  [ "$now" != "$before" ] && break; i=$((i+1)); sleep 0.05',
     'done',
     '[ "$now" != "$before" ] || { echo "the server did not reload within 5 seconds" >&2; exit 22; }',
-    `loaded=$(${psql} ${confirm.open}`,
-    `${confirm.body})`,
-    `[ "$loaded" = ${c.addedLines.length} ] || { echo "the rule is not among the server's rules after the reload" >&2; exit 23; }`,
+    ...(c.addedLines.length ? [
+      `loaded=$(${psql} ${confirm.open}`,
+      `${confirm.body})`,
+      `[ "$loaded" = ${c.addedLines.length} ] || { echo "the rule is not among the server's rules after the reload" >&2; exit 23; }`,
+    ] : []),
     'echo "backup $backup"',
   ].join('\n');
 }
@@ -95,8 +98,15 @@ export function hbaApplyScript(c: HbaChange, backend: BackendSettings, runId: st
 export function hbaHostPlan(conn: Connection, backend: BackendSettings, change: HbaChange, runId: string): HostPlan {
   return {
     changes: [change],
-    async apply() {
+    async apply(_changed, record) {
       const result = await conn.run(hbaApplyScript(change, backend, runId), { becomeUser: backend.pgOsUser });
+      // From exit 21 on, the new file is in place and valid: it changed, whatever the reload did.
+      if (result.code === 0 || result.code >= 21) {
+        record(change.step, {
+          file: change.hbaFile, backup: backupPath(change.hbaFile, runId), sha256Before: change.beforeSha256,
+          sha256After: sha256(change.plan.newText), added: change.plan.added,
+        });
+      }
       if (result.code !== 0) {
         throw new HostError(conn.host, 'pg_hba.conf rule', result.stderr.trim() || `the update script exited with ${result.code}`);
       }

@@ -141,12 +141,13 @@ export function readJobSettings(inv: Inventory, resolved: Map<string, ResolvedHo
 }
 
 /** PEM_SETTINGS_PASSWORD from the environment, else from a .env file beside the inventory. */
-export function readSecrets(inventoryPath: string, options: { allowWeakPassword: boolean; env?: NodeJS.ProcessEnv }): Secrets {
+export function readSecrets(inventoryPath: string, options: { allowWeakPassword: boolean; env?: NodeJS.ProcessEnv; optional?: boolean }): Secrets {
   const env = options.env ?? process.env;
   const dotEnvPath = join(dirname(inventoryPath), '.env');
   const fromFile = existsSync(dotEnvPath) ? dotenv.parse(readFileSync(dotEnvPath)) : {};
   const password = env['PEM_SETTINGS_PASSWORD'] ?? fromFile['PEM_SETTINGS_PASSWORD'];
   const becomePassword = env['PEM_BECOME_PASSWORD'] ?? fromFile['PEM_BECOME_PASSWORD'];
+  if (password === undefined && options.optional) return { password: '', ...(becomePassword ? { becomePassword } : {}) };
   if (password === undefined) {
     throw new UsageError(`PEM_SETTINGS_PASSWORD is not set: put it in the environment or in ${dotEnvPath}`);
   }

@@ -46,20 +46,27 @@ export function parseSshCommonArgs(args: string): SshOptions {
     else if (w.startsWith('-J')) lines.push(`ProxyJump ${takeValue('-J')}`);
     else if (w.startsWith('-p')) lines.push(`Port ${takeValue('-p')}`);
     else if (w.startsWith('-i')) lines.push(`IdentityFile ${takeValue('-i')}`);
+    else if (w.startsWith('-l')) lines.push(`User ${takeValue('-l')}`);
     else if (/^-[46AaCgKkNnqsTtVvXxYy]+$/.test(w)) continue; // flags without values that do not matter here
     else throw new SshOptionsError(`unsupported ssh argument "${w}"`);
   }
+  // As in OpenSSH, the first value given for an option wins; later ones are ignored.
+  const seen = new Set<string>();
   for (const entry of SSHConfig.parse(lines.join('\n'))) {
     if (!('param' in entry) || !entry.param) continue;
     const key = entry.param.toLowerCase();
-    const values = Array.isArray(entry.value) ? entry.value.map((v) => v.val) : [String(entry.value)];
+    // ssh-config splits a multi-word value into parts (a quoted part stays whole); a single word comes as a string.
+    const values = Array.isArray(entry.value) ? entry.value.map((v) => v.val) : String(entry.value).split(/\s+/).filter(Boolean);
     const value = values.join(' ');
+    if (key === 'proxycommand') throw new SshOptionsError('ProxyCommand is not supported; use ProxyJump (-J)');
+    if (seen.has(key)) continue;
+    seen.add(key);
     switch (key) {
       case 'proxyjump':
-        opts.proxyJump = value === 'none' ? undefined : value.split(',').map(parseJumpHost);
+        if (value !== 'none') opts.proxyJump = value.split(',').map(parseJumpHost);
         break;
       case 'userknownhostsfile':
-        opts.userKnownHostsFiles = values.flatMap((v) => v.split(/\s+/)).filter(Boolean);
+        opts.userKnownHostsFiles = values;
         break;
       case 'stricthostkeychecking': {
         const v = value.toLowerCase();
@@ -78,8 +85,6 @@ export function parseSshCommonArgs(args: string): SshOptions {
       case 'identityfile':
         opts.identityFile = value;
         break;
-      case 'proxycommand':
-        throw new SshOptionsError('ProxyCommand is not supported; use ProxyJump (-J)');
       default:
         if (!HARMLESS.has(key)) throw new SshOptionsError(`unsupported ssh option "${entry.param}"`);
     }
@@ -87,10 +92,13 @@ export function parseSshCommonArgs(args: string): SshOptions {
   return opts;
 }
 
+/** One ProxyJump hop: `[user@]host[:port]`, `[v6addr]:port`, or OpenSSH's `ssh://[user@]host[:port]`. */
 export function parseJumpHost(spec: string): JumpHost {
-  const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(spec.trim());
-  if (!m) throw new SshOptionsError(`invalid ProxyJump host "${spec}"`);
-  return { user: m[1], host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] ? Number(m[3]) : 22 };
+  const text = spec.trim().replace(/^ssh:\/\//, '');
+  const m = /^(?:([^@\s]+)@)?(\[[^\]\s]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(text);
+  const port = m?.[3] ? Number(m[3]) : 22;
+  if (!m || port < 1 || port > 65535) throw new SshOptionsError(`invalid ProxyJump host "${spec}" (expected [user@]host[:port])`);
+  return { ...(m[1] ? { user: m[1] } : {}), host: m[2]!.replace(/^\[|\]$/g, ''), port };
 }
 
 function positiveInt(value: string, what: string): number {

@@ -42,7 +42,11 @@ export function classifyBackend(p: BackendProbe, user: string, database: string)
 /** Connecting to a database the role must not reach: only an authorization refusal is right. */
 export function classifyForbidden(database: string, p: ForbiddenProbe): Verdict {
   if (p.connected) return failed(`the role can connect to ${database}: CONNECT is granted to it or to PUBLIC (run deploy)`);
-  const { code, message } = p.failure;
+  const { stage, code, message } = p.failure;
+  // The backend step already says why no session could start; repeating it here adds nothing.
+  if (stage !== 'session') return { status: 'skipped', message: `not checked: ${describeFailure(p.failure, '', database)}` };
+  // A wrong password proves nothing about what the right one could reach.
+  if (code === '28P01') return { status: 'skipped', message: `not checked: ${message} (the password is wrong, see the backend step)` };
   // SQLSTATE class 28 (invalid authorization: pg_hba.conf) and 42501 (no CONNECT privilege).
   if (code?.startsWith('28') || code === '42501') return ok(`refused as it must be: ${message}`);
   if (code === '3D000') return ok(`database ${database} does not exist: nothing to reach`);

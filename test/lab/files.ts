@@ -47,9 +47,14 @@ export function sshdConfig(c: SshdConfigInput): string {
   ].join('\n');
 }
 
-/** pg_hba.conf as an operator would have it: comments, peer locals, replication, PEM lines, final rejects. */
-export function pgHba(plan: LabPlan): string {
-  const backends = plan.hosts.filter((h) => h.role === 'primary' || h.role === 'standby');
+/**
+ * pg_hba.conf as an operator would have it: comments, peer locals, replication, PEM lines,
+ * final rejects. `seenAs` gives the client addresses Postgres really sees when they are not
+ * the hosts' own (plain-user lab: every loopback client arrives from 127.0.0.1).
+ */
+export function pgHba(plan: LabPlan, seenAs?: { backends: string[]; subnet: string }): string {
+  const backendAddrs = seenAs?.backends ?? plan.hosts.filter((h) => h.role === 'primary' || h.role === 'standby').map((h) => h.address);
+  const subnet = seenAs?.subnet ?? plan.subnet;
   const col = (s: string, w: number): string => s.padEnd(w);
   const line = (type: string, db: string, user: string, addr: string, method: string): string =>
     `${col(type, 8)}${col(db, 16)}${col(user, 16)}${col(addr, 24)}${method}`.trimEnd();
@@ -69,17 +74,17 @@ export function pgHba(plan: LabPlan): string {
     line('host', 'all', 'all', '127.0.0.1/32', 'scram-sha-256'),
     '# IPv6 local connections:',
     line('host', 'all', 'all', '::1/128', 'scram-sha-256'),
+    '# Streaming replication between the backends (lab: trusted by address)',
+    ...[...new Set(backendAddrs)].map((a) => line('host', 'replication', 'replicator', `${a}/32`, 'trust')),
     '# Allow replication connections from localhost, by a user with the',
     '# replication privilege.',
     line('local', 'replication', 'all', '', 'peer'),
     line('host', 'replication', 'all', '127.0.0.1/32', 'scram-sha-256'),
-    '# Streaming replication between the backends (lab: trusted by address)',
-    ...backends.map((b) => line('host', 'replication', 'replicator', `${b.address}/32`, 'trust')),
     '',
     '# PEM agents and PEM web application users',
-    line('hostssl', 'pem', '+pem_user', plan.subnet, 'scram-sha-256'),
-    line('hostssl', 'pem', 'pem_agent', plan.subnet, 'scram-sha-256'),
-    line('hostssl', 'postgres', '+pem_user', plan.subnet, 'scram-sha-256'),
+    line('hostssl', 'pem', '+pem_user', subnet, 'scram-sha-256'),
+    line('hostssl', 'pem', 'pem_agent', subnet, 'scram-sha-256'),
+    line('hostssl', 'postgres', '+pem_user', subnet, 'scram-sha-256'),
     '',
     '# Everything else is refused',
     line('host', 'all', 'all', '0.0.0.0/0', 'reject'),

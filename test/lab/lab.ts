@@ -48,7 +48,7 @@ export interface Lab {
   hosts: LabHost[];
   host(name: string): LabHost;
   /** Run a command on a lab host as root (or `user`), inside its network and mount namespaces. */
-  exec(host: string, argv: string[], opts?: { input?: string | Buffer; user?: string }): Promise<RunResult>;
+  exec(host: string, argv: string[], opts?: { input?: string | Buffer; user?: string; timeoutMs?: number }): Promise<RunResult>;
   /** Path on the machine of a file as seen by that host (to read or compare its bytes). */
   hostPath(host: string, path: string): string;
   stopSshd(host: string): Promise<void>;
@@ -83,7 +83,8 @@ const isRoot = (): boolean => process.getuid?.() === 0;
 /** A plain user cannot make namespaces: the same plan on 127.x.y.z (the loopback range). */
 function toLoopback(plan: LabPlan): LabPlan {
   const lo = (a: string): string => a.replace(/^\d+\./, '127.');
-  return { ...plan, gateway: lo(plan.gateway), webSubnet: lo(plan.webSubnet), hosts: plan.hosts.map((h) => ({ ...h, address: lo(h.address) })) };
+  // Postgres sees every loopback client as 127.0.0.1: that is the web hosts' subnet as it sees them.
+  return { ...plan, gateway: lo(plan.gateway), webSubnet: '127.0.0.1/32', hosts: plan.hosts.map((h) => ({ ...h, address: lo(h.address) })) };
 }
 
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
@@ -96,7 +97,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   } else {
     process.stderr.write(
       `lab: NOTICE: not root, so no namespaces: hosts are loopback addresses 127.x.y.z with sshd on port ${PLAIN_SSH_PORT} and Postgres on ${PLAIN_PG_PORT},\n` +
-        `lab: everything runs as ${userInfo().username} (no sudo; ansible_become=false), and per-host files are given by inventory vars.\n`,
+        `lab: everything runs as ${userInfo().username} (no sudo; ansible_become=false); hosts share the machine's files, so each host's\n` +
+        `lab: own paths are inventory vars (pem_config_local, pg_socket_dir); Postgres sees every client as 127.0.0.1 (pem_web_subnet).\n`,
     );
   }
   const pg = await findPgBin();
@@ -171,7 +173,8 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
   });
   const primary = backend(state.hosts.find((h) => h.role === 'primary')!);
   log(`lab ${plan.name}: Postgres primary`);
-  await setUpPrimary(plan, primary, setup);
+  // Loopback clients all arrive from 127.0.0.1, whatever 127.x.y.z they connected to.
+  await setUpPrimary(plan, primary, setup, root ? undefined : { backends: ['127.0.0.1'], subnet: '127.0.0.1/32' });
   const standby = state.hosts.find((h) => h.role === 'standby');
   if (standby) {
     log(`lab ${plan.name}: Postgres standby (pg_basebackup, streaming)`);
@@ -224,7 +227,7 @@ function makeLab(state: LabState, dir: string, keyPath: string, caCertPath: stri
     host: find,
     async exec(host, argv, opts = {}) {
       const [cmd, ...args] = argvOn(find(host), argv, opts.user);
-      return run(cmd as string, args, { input: opts.input });
+      return run(cmd as string, args, { input: opts.input, timeoutMs: opts.timeoutMs });
     },
     hostPath: (host, path) => (find(host).anchorPid || state.mode === 'plain' ? machinePath(find(host).layout.mounts, path) : path),
     async stopSshd(host) {

@@ -8,7 +8,10 @@ import type { LabPlan, PlannedHost } from './plan.ts';
 import type { RunResult } from './sh.ts';
 import { run, waitFor } from './sh.ts';
 
-export type HostExec = (argv: string[], opts?: { input?: string; user?: string }) => Promise<RunResult>;
+export type HostExec = (argv: string[], opts?: { input?: string; user?: string; timeoutMs?: number }) => Promise<RunResult>;
+
+// A step that hangs (a password prompt, a stuck server) fails the lab instead of the whole test run.
+const STEP_TIMEOUT_MS = 120_000;
 
 export interface Backend {
   host: PlannedHost;
@@ -40,7 +43,7 @@ async function writeOwned(path: string, text: string, s: PgSetup, mode = 0o600):
 }
 
 async function pgStart(b: Backend, s: PgSetup): Promise<void> {
-  const r = await b.exec([`${s.bin}/pg_ctl`, '-D', b.dataDir, '-l', b.logFile, '-w', '-t', '60', 'start'], { user: s.osUser });
+  const r = await b.exec([`${s.bin}/pg_ctl`, '-D', b.dataDir, '-l', b.logFile, '-w', '-t', '60', 'start'], { user: s.osUser, timeoutMs: STEP_TIMEOUT_MS });
   await check('pg_ctl start', b.host.name, r);
 }
 
@@ -48,17 +51,17 @@ async function pgStart(b: Backend, s: PgSetup): Promise<void> {
 export function psql(b: Backend, s: PgSetup, sql: string, db = 'postgres'): Promise<RunResult> {
   return b.exec(
     [`${s.bin}/psql`, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', b.socketDir, '-p', String(b.port), '-d', db],
-    { user: s.osUser, input: sql },
+    { user: s.osUser, input: sql, timeoutMs: STEP_TIMEOUT_MS },
   );
 }
 
-export async function setUpPrimary(plan: LabPlan, b: Backend, s: PgSetup): Promise<void> {
+export async function setUpPrimary(plan: LabPlan, b: Backend, s: PgSetup, seenAs?: { backends: string[]; subnet: string }): Promise<void> {
   await check('initdb', b.host.name, await b.exec(
     [`${s.bin}/initdb`, '-D', b.dataDir, '-U', s.osUser, '--auth-local=peer', '--auth-host=scram-sha-256',
       '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync', '--no-instructions'],
-    { user: s.osUser },
+    { user: s.osUser, timeoutMs: STEP_TIMEOUT_MS },
   ));
-  await writeOwned(join(b.machineDataDir, 'pg_hba.conf'), pgHba(plan), s);
+  await writeOwned(join(b.machineDataDir, 'pg_hba.conf'), pgHba(plan, seenAs), s);
   await writeOwned(join(b.machineDataDir, 'lab-host.conf'), pgHostConf(b.host.address, b.port, b.socketDir), s);
   await appendFile(join(b.machineDataDir, 'postgresql.conf'), "\n# pem-settings lab\ninclude = 'lab-host.conf'\n");
   for (const [from, to] of [[s.certFile, 'server.crt'], [s.keyFile, 'server.key']] as const) {
@@ -73,8 +76,8 @@ export async function setUpPrimary(plan: LabPlan, b: Backend, s: PgSetup): Promi
 export async function setUpStandby(primary: Backend, b: Backend, s: PgSetup): Promise<void> {
   await check('pg_basebackup', b.host.name, await b.exec(
     [`${s.bin}/pg_basebackup`, '-h', primary.host.address, '-p', String(primary.port), '-U', 'replicator',
-      '-D', b.dataDir, '-c', 'fast', '-R', '-X', 'stream', '--no-sync'],
-    { user: s.osUser },
+      '-D', b.dataDir, '-c', 'fast', '-R', '-X', 'stream', '--no-sync', '--no-password'],
+    { user: s.osUser, timeoutMs: STEP_TIMEOUT_MS },
   ));
   // The copy carries the primary's listen address; this host listens on its own.
   await writeOwned(join(b.machineDataDir, 'lab-host.conf'), pgHostConf(b.host.address, b.port, b.socketDir), s);

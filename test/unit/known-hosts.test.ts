@@ -3,7 +3,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import {
-  fingerprint, keysForHost, keyType, knownHostsLine, knownHostsName, preferredHostKeyAlgorithms, verifyHostKey,
+  fingerprint, keysForHost, keyType, knownHostsLine, knownHostsName, preferredHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict,
 } from '../../src/ssh/known-hosts.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/ssh/${name}`, import.meta.url), 'utf8');
@@ -11,7 +11,7 @@ const blob = (key: string) => Buffer.from(fixture(`key_${key}.pub`).split(' ')[1
 const PLAIN = fixture('plain.known_hosts');
 const HASHED = fixture('hashed.known_hosts');
 
-const verdicts: [title: string, text: string, host: string, port: number, key: string, status: string][] = [
+const verdicts: [title: string, text: string, host: string, port: number, key: string, status: HostKeyVerdict['status']][] = [
   ['a plain entry matches its address', PLAIN, '10.0.0.5', 22, 'a_ed25519', 'match'],
   ['a host with several keys accepts each of its types', PLAIN, '10.0.0.5', 22, 'a_ecdsa', 'match'],
   ['a line with a trailing comment still matches', PLAIN, '10.0.0.5', 22, 'a_rsa', 'match'],
@@ -64,7 +64,7 @@ test('fingerprints are what ssh-keygen -lf prints, for every key type', (t) => {
   for (const line of lines) {
     const [, fp, comment] = line.split(' ');
     const file = { 'host-a-ecdsa': 'a_ecdsa', 'host-a-ed25519': 'a_ed25519', 'host-a-rsa': 'a_rsa', 'host-b': 'b_ed25519', 'host-c': 'c_ecdsa384', impostor: 'imp_ed25519' }[comment!]!;
-    t.is(fingerprint(blob(file)), fp, comment);
+    t.is(fingerprint(blob(file)), fp!, comment);
   }
 });
 

@@ -1,0 +1,110 @@
+// Rolling back the settings database on the primary (SPEC 6): give PUBLIC back the CONNECT the
+// run revoked, remove the default privileges it added, and — only with --purge — dump the
+// settings database to a file on the primary, then drop the database and role the run created.
+// Nothing the run did not create is ever dropped. Planning is pure: catalog facts in, steps out.
+
+import type { Change } from '../../src/change.ts';
+import { heredoc, shellQuote, type Connection } from '../../src/connection.ts';
+import { HostError } from '../../src/errors.ts';
+import type { HostPlan } from '../../src/runner.ts';
+import { findPsql, psqlCommand } from '../backend-facts.ts';
+import { effectiveDatabaseAcl, publicHas } from '../database/acl.ts';
+import type { DbFacts } from '../database/facts.ts';
+import type { DbRecord } from '../database/plan.ts';
+import { quoteIdent } from '../database/sql.ts';
+import type { BackendSettings } from '../settings.ts';
+
+export interface DbRollbackChange extends Change {
+  /** Statements, each run in `database`. */
+  statements: string[];
+  database: string;
+  /** --purge: dump this database to a file first. */
+  dump?: string;
+}
+
+export function planDatabaseRollback(host: string, records: DbRecord[], facts: DbFacts, purge: boolean): DbRollbackChange[] {
+  const created = new Set(records.filter((r) => r.kind === 'database').map((r) => r.database));
+  const roleCreated = records.find((r): r is Extract<DbRecord, { kind: 'role' }> => r.kind === 'role' && r.created)?.role;
+  const dbOf = (name: string) => facts.databases.find((d) => d.name === name);
+  const steps: DbRollbackChange[] = [];
+  const step = (s: Omit<DbRollbackChange, 'host' | 'stage'>) => steps.push({ host, stage: 'database', ...s });
+
+  // CONNECT for PUBLIC, where the run took it away (on databases the run did not create).
+  const regrant = records.flatMap((r) =>
+    r.kind === 'revoke-connect' || (r.kind === 'connect' && r.revokedFrom === 'PUBLIC') ? [r.database] : []).filter((d) => !created.has(d));
+  for (const name of [...new Set(regrant)]) {
+    const db = dbOf(name);
+    const missing = db !== undefined && !publicHas(effectiveDatabaseAcl(db), 'CONNECT');
+    step({
+      step: `connect on ${name} for PUBLIC`, target: `database ${name}`, changed: missing, database: 'postgres',
+      summary: db === undefined ? `database ${name} is gone: nothing to re-grant` : missing ? `grant CONNECT on ${name} to PUBLIC again` : `PUBLIC can connect to ${name}`,
+      statements: missing ? [`GRANT CONNECT ON DATABASE ${quoteIdent(name)} TO PUBLIC;`] : [],
+    });
+  }
+
+  // Default privileges the run added, unless the database goes altogether.
+  for (const r of records) {
+    if (r.kind !== 'default-privileges') continue;
+    if (purge && created.has(r.database)) continue;
+    const acl = facts.settingsDb?.database === r.database
+      ? facts.settingsDb.defaultAcls.find((a) => a.objectType === r.objectType && a.schema === null)?.acl ?? []
+      : [];
+    const still = r.privileges.filter((p) => acl.some((a) => a.grantee === r.grantee && a.privilege === p));
+    step({
+      step: `default privileges on ${r.objectType} for ${r.grantee}`, target: `database ${r.database}`, changed: still.length > 0, database: r.database,
+      summary: still.length ? `revoke the default ${still.join(', ')} on ${r.objectType} of ${r.forRole} from ${r.grantee}` : `no default privileges of the run left on ${r.objectType}`,
+      statements: still.length ? [`ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(r.forRole)} REVOKE ${still.join(', ')} ON ${r.objectType.toUpperCase()} FROM ${quoteIdent(r.grantee)};`] : [],
+    });
+  }
+
+  if (purge) {
+    for (const name of created) {
+      const exists = dbOf(name) !== undefined;
+      step({
+        step: `drop database ${name}`, target: `database ${name}`, changed: exists, database: 'postgres',
+        summary: exists ? `dump ${name} to a file on this host, then drop it` : `database ${name} is gone already`,
+        statements: exists ? [`DROP DATABASE ${quoteIdent(name)};`] : [], ...(exists ? { dump: name } : {}),
+      });
+    }
+    if (roleCreated) {
+      const exists = facts.role !== null;
+      step({
+        step: `drop role ${roleCreated}`, target: `role ${roleCreated}`, changed: exists, database: 'postgres',
+        summary: exists ? `drop role ${roleCreated}` : `role ${roleCreated} is gone already`,
+        statements: exists ? [`DROP ROLE ${quoteIdent(roleCreated)};`] : [],
+      });
+    }
+  }
+  return steps.map((s) => (s.changed ? { ...s, sql: s.statements.map((q) => (s.database === 'postgres' ? q : `-- in database ${s.database}\n${q}`)) } : s));
+}
+
+export function dumpPath(database: string, runId: string): string {
+  return `$HOME/${database}-before-rollback-${runId}.dump`;
+}
+
+export function databaseRollbackPlan(conn: Connection, backend: BackendSettings, changes: DbRollbackChange[], runId: string): HostPlan {
+  return {
+    changes,
+    async apply(changed, record) {
+      for (const c of changed as DbRollbackChange[]) {
+        const lines = ['set -u', findPsql(backend)];
+        if (c.dump) {
+          // pg_dump lives beside psql; the custom format restores with pg_restore, one object at a time if need be.
+          lines.push(`umask 077; dump="${dumpPath(c.dump, runId)}"`,
+            `"\${PSQL%/*}/pg_dump" -Fc ${backend.pgSocketDir ? `-h ${shellQuote(backend.pgSocketDir)} ` : ''}-p ${backend.pgPort} -f "$dump" ${shellQuote(c.dump)} || { echo "pg_dump of ${c.dump} failed: nothing dropped" >&2; exit 30; }`,
+            'echo "dump $dump"');
+        }
+        const sql = heredoc(`\\set ON_ERROR_STOP on\n${c.database === 'postgres' ? '' : `\\connect ${quoteIdent(c.database)}\n`}${c.statements.join('\n')}\n`);
+        lines.push(`${psqlCommand(backend)} ${sql.open}`, sql.body.trimEnd());
+        const r = await conn.run(lines.join('\n'), { becomeUser: backend.pgOsUser });
+        const dump = /^dump (.+)$/m.exec(r.stdout)?.[1];
+        if (r.code !== 0) {
+          if (dump) record(c.step, { dumped: dump, dropped: false });
+          throw new HostError(conn.host, c.step, r.stderr.trim() || `psql exited with ${r.code}`, dump ? `the database was dumped to ${dump}` : undefined);
+        }
+        if (dump) c.summary = `dumped ${c.dump} to ${dump} (on ${conn.host}), then dropped it`;
+        record(c.step, { statements: c.statements, ...(dump ? { dumped: dump } : {}) });
+      }
+    },
+  };
+}

@@ -4,19 +4,15 @@
 import { Option, type Command } from 'commander';
 import type { Io } from '../cli.ts';
 import { Connections } from '../connections.ts';
-import { ProblemsError, UsageError } from '../errors.ts';
-import { loadInventory, resolveAll, selectHosts } from '../inventory/index.ts';
 import { plainReporter } from '../output/plain.ts';
 import { recapJson, renderRecap } from '../output/recap.ts';
 import { treeReporter } from '../output/tree.ts';
 import type { RunEvent } from '../runner.ts';
 import { redact } from '../secrets.ts';
-import { hostAccess, type HostAccess } from '../targets.ts';
-import { settingsUri } from '../../tasks/config-local/uri.ts';
-import { readJobSettings, readSecrets } from '../../tasks/settings.ts';
+import { desiredUri } from '../../tasks/deploy.ts';
 import { verifyStages } from '../../tasks/verify.ts';
 import { runChecks } from '../../tasks/verify/checks.ts';
-import { newRunId } from './deploy.ts';
+import { newRunId, prepare } from './job.ts';
 
 export interface VerifyOptions {
   inventory: string;
@@ -40,36 +36,13 @@ export function registerVerify(program: Command, io: Io, setStatus: (code: numbe
     .action(async (opts: VerifyOptions) => setStatus(await verifyCommand(opts, io)));
 }
 
-export async function verifyCommand(opts: VerifyOptions, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const forks = positive(opts.forks, '--forks');
-  const timeout = positive(opts.connectTimeout, '--connect-timeout');
-  const inventory = loadInventory(opts.inventory);
-  const resolved = new Map(resolveAll(inventory).map((h) => [h.name, h]));
-  const settings = readJobSettings(inventory, resolved);
-  // verify judges the password in place; the length policy is deploy's business.
-  const secrets = readSecrets(opts.inventory, { allowWeakPassword: true, env });
-  const selected = opts.limit ? selectHosts(inventory, opts.limit) : [...inventory.hosts.keys()];
-  const jobHosts = new Set([...settings.backends.map((b) => b.name), ...settings.webhosts.map((w) => w.name)]);
-  const hosts = selected.filter((h) => jobHosts.has(h));
-  if (hosts.length === 0) throw new UsageError(`--limit "${opts.limit}" selects no host of [backends] or [webhosts]`);
-  // The URI deploy would write: all backends whatever the limit (SPEC 2). Bad settings: exit 2.
-  const desiredUri = settingsUri({
-    user: settings.user, password: secrets.password, database: settings.db,
-    backends: settings.backends.map((b) => ({ host: b.dbAddress, port: b.pgPort })),
-    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-  }).uri;
-
-  const problems: Error[] = [];
-  const access = new Map<string, HostAccess>();
-  for (const h of hosts) {
-    const a = hostAccess(resolved.get(h)!, {
-      inventoryFile: opts.inventory, acceptNewHostKeys: Boolean(opts.acceptNewHostKeys), connectTimeoutMs: timeout * 1000,
-      ...(secrets.becomePassword ? { becomePassword: secrets.becomePassword } : {}),
-    }, problems);
-    if (a) access.set(h, a);
-  }
-  if (problems.length === 1) throw problems[0]!;
-  if (problems.length) throw new ProblemsError(problems);
+export async function verifyCommand(opts: VerifyOptions, io: Io): Promise<number> {
+  // The same validation as deploy and rollback (exit 2, nothing contacted). The password's
+  // length policy is deploy's business: verify judges the password that is in place.
+  const { settings, secrets, hosts, access, forks } = prepare({ ...opts, allowWeakPassword: true });
+  const timeoutMs = Number(opts.connectTimeout) * 1000;
+  // The URI deploy would write: all backends whatever the limit (SPEC 2).
+  const wanted = desiredUri(settings, secrets.password).uri;
 
   // Every byte written passes through redact; the URIs read from the hosts may carry other
   // passwords than PEM_SETTINGS_PASSWORD, and the checks mask those where they quote a URI.
@@ -79,7 +52,7 @@ export async function verifyCommand(opts: VerifyOptions, io: Io, env: NodeJS.Pro
   const runId = newRunId();
   const connections = new Connections(access, runId);
   const stages = verifyStages({
-    settings, secrets, connections, desiredUri, selected: hosts, timeoutMs: timeout * 1000,
+    settings, secrets, connections, desiredUri: wanted, selected: hosts, timeoutMs,
     becomeUser: (h) => access.get(h)?.becomeUser,
     onSecret: (s) => foundSecrets.push(s),
   });
@@ -104,9 +77,4 @@ export async function verifyCommand(opts: VerifyOptions, io: Io, env: NodeJS.Pro
     out(failed.length ? `\nverify: ${failed.length} host(s) failed: ${failed.join(', ')}\n` : '\nverify: every check holds\n');
   }
   return failed.length ? 1 : 0;
-}
-
-function positive(text: string, flag: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`${flag} must be a positive number, got "${text}"`);
-  return Number(text);
 }

@@ -3,7 +3,8 @@
 
 export class ShlexError extends Error {}
 
-export function shlexSplit(line: string): string[] {
+/** `comments: false` for option strings (ansible_ssh_common_args), where `#` is an ordinary character. */
+export function shlexSplit(line: string, { comments = true } = {}): string[] {
   const words: string[] = [];
   let word = '';
   let inWord = false;
@@ -15,7 +16,7 @@ export function shlexSplit(line: string): string[] {
       word = '';
       inWord = false;
       i++;
-    } else if (c === '#') {
+    } else if (c === '#' && comments) {
       break;
     } else if (c === "'") {
       const end = line.indexOf("'", i + 1);

@@ -31,7 +31,7 @@ const HARMLESS = new Set(['controlmaster', 'controlpersist', 'controlpath', 'ser
   'hostkeyalgorithms', 'pubkeyacceptedkeytypes', 'pubkeyacceptedalgorithms', 'hashknownhosts', 'batchmode', 'requesttty']);
 
 export function parseSshCommonArgs(args: string): SshOptions {
-  const words = shlexSplit(args);
+  const words = shlexSplit(args, { comments: false });
   const lines: string[] = [];
   const opts: SshOptions = {};
   for (let i = 0; i < words.length; i++) {

@@ -58,6 +58,10 @@ async function setUri(host: string, uri: string): Promise<void> {
 }
 
 async function verify(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return verifyWith(inventory, ...args);
+}
+
+async function verifyWith(inventoryFile: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   let code = -1;
@@ -67,7 +71,7 @@ async function verify(...args: string[]): Promise<{ code: number; stdout: string
   const saved = process.env['PEM_SETTINGS_PASSWORD'];
   process.env['PEM_SETTINGS_PASSWORD'] = NASTY_PASSWORD;
   try {
-    await program.parseAsync(['verify', '-i', inventory, ...args], { from: 'user' });
+    await program.parseAsync(['verify', '-i', inventoryFile, ...args], { from: 'user' });
   } finally {
     if (saved === undefined) delete process.env['PEM_SETTINGS_PASSWORD'];
     else process.env['PEM_SETTINGS_PASSWORD'] = saved;
@@ -156,10 +160,27 @@ test.serial('TLS turned off on one backend is reported by its facts and by every
     const r = await verify();
     t.is(r.code, 1);
     t.regex(line(r.stdout, 'pg-standby', 'ssl'), /: failed - ssl is off/);
-    for (const h of WEBS) t.regex(line(r.stdout, h, `backend ${standby}`), /: failed - TLS refused: The server does not support SSL connections \(is ssl off on this backend\?/);
+    for (const h of WEBS) {
+      t.regex(line(r.stdout, h, `backend ${standby}`), /: failed - TLS refused: The server does not support SSL connections \(is ssl off on this backend\?/);
+      // The refused session is one failure, not one more per database that could not be tried.
+      t.regex(line(r.stdout, h, `backend ${standby}: cannot connect to pem`), /: skipped - not checked: TLS refused/);
+      t.regex(recapLine(r.stdout, h), /failed=1 /);
+    }
   } finally {
     await sql(lab, 'pg-standby', `ALTER SYSTEM RESET ssl; SELECT pg_reload_conf();`);
     await waitFor(async () => (await sql(lab, 'pg-standby', 'SHOW ssl')) === 'on');
+  }
+});
+
+test.serial('catalog drift on the primary is reported as a failure of the primary\'s facts', async (t) => {
+  await sql(lab, 'pg-primary', 'GRANT CONNECT ON DATABASE pem TO PUBLIC');
+  try {
+    const r = await verify('--limit', 'backends');
+    t.is(r.code, 1);
+    t.regex(line(r.stdout, 'pg-primary', 'catalog: revoke connect on pem'), /: failed - drift: deploy would .*pem/);
+    t.regex(recapLine(r.stdout, 'pg-primary'), /failed=1 /);
+  } finally {
+    await sql(lab, 'pg-primary', 'REVOKE CONNECT ON DATABASE pem FROM PUBLIC');
   }
 });
 
@@ -191,6 +212,13 @@ test.serial('a pem_web_python that does not exist is a failure, not a silent ski
   } finally {
     await writeFile(inventory, saved);
   }
+});
+
+test.serial('without pem_web_python and no sqlalchemy on the host, the parser is a warning and verify still passes', async (t) => {
+  const r = await verifyWith(lab.inventoryPath, '--limit', 'web-1');
+  t.is(r.code, 0, r.stdout);
+  t.regex(line(r.stdout, 'web-1', 'uri parses with the web app\'s parser'), /: skipped - parser could not be checked: /);
+  t.regex(r.stdout, /WARNINGS\n- web-1: uri parses with the web app's parser: parser could not be checked: /);
 });
 
 test.serial('an unreachable web host is reported unreachable; the others are still verified', async (t) => {

@@ -7,6 +7,7 @@ import { hostsCommand } from './commands/hosts.ts';
 import { deployCommand } from './commands/deploy.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { runsCommand } from './commands/runs.ts';
+import { registerVerify } from './commands/verify.ts';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -88,16 +89,7 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .option('--json', 'print the records as JSON')
     .action(async (opts) => setStatus(await runsCommand(opts, io)));
 
-  for (const name of ['verify'] as const) {
-    program.command(name)
-      .description(`${name} (not implemented yet)`)
-      .addOption(inventoryOption())
-      .addOption(limitOption())
-      .allowUnknownOption(true)
-      .action(() => {
-        throw new UsageError(`${name}: not implemented yet`);
-      });
-  }
+  registerVerify(program, io, setStatus);
   return program;
 }
 

@@ -22,6 +22,11 @@ export interface Stage {
   plan(host: string): Promise<HostPlan>;
   /** An unreachable host stops the run after this stage when this says so (e.g. a backend). */
   unreachableStopsRun?(host: string): boolean;
+  /**
+   * Called when every host of the stage is done, before the next stage: a place to check what
+   * the hosts together must satisfy (exactly one primary). Throwing ends the run there.
+   */
+  after?(): void;
 }
 
 /** What a step did, for the run record: secret-free data that rollback reads. */
@@ -104,20 +109,22 @@ export async function runStages(stages: Stage[], options: RunnerOptions): Promis
         report(host, { stage: stage.name, step: stage.name, status: 'skipped', message: 'not run: interrupted' });
         stops = true;
       } else {
-        const ok = await runHost(stage, host, options.check, report, recap);
+        const ok = await runHost(stage, host, options, report, recap);
         if (!ok && !(recap.unreachable && !stage.unreachableStopsRun?.(host))) stops = true;
       }
       emit({ kind: 'host-end', stage: stage.name, host, recap });
     });
     emit({ kind: 'stage-end', stage: stage.name, stopsRun: stops });
+    stage.after?.();
     if (stops && !options.keepGoing && index < stages.length - 1) stoppedAfter = stage.name;
     if (options.interrupted?.() && index < stages.length - 1) stoppedAfter ??= stage.name;
   }
   return { hosts, stoppedAfter };
 }
 
-async function runHost(stage: Stage, host: string, check: boolean,
+async function runHost(stage: Stage, host: string, options: RunnerOptions,
   report: (host: string, step: StepReport) => void, recap: HostRecap): Promise<boolean> {
+  const check = options.check;
   let plan: HostPlan;
   try {
     plan = await stage.plan(host);
@@ -128,6 +135,11 @@ async function runHost(stage: Stage, host: string, check: boolean,
   recap.changes.push(...plan.changes);
   const changed = plan.changes.filter((c) => c.changed);
   const records = new Map<string, StepRecord>();
+  if (!check && changed.length > 0 && options.interrupted?.()) {
+    // Read but not yet written: after Ctrl-C no new change starts.
+    for (const c of plan.changes) report(host, c.changed ? { ...stepOf(stage.name, c, 'skipped'), message: `not applied: interrupted (${c.summary})` } : stepOf(stage.name, c, 'ok'));
+    return false;
+  }
   if (!check && changed.length > 0 && plan.apply) {
     try {
       await plan.apply(changed, (step, data) => records.set(step, data));

@@ -3,7 +3,7 @@
 
 import type { Change } from '../src/change.ts';
 import type { Connections } from '../src/connections.ts';
-import { HostError } from '../src/errors.ts';
+import { HostError, UsageError } from '../src/errors.ts';
 import type { HostPlan, Stage } from '../src/runner.ts';
 import { backendFactsScript, parseBackendFacts, primaryOf, BackendFactsError, type BackendFacts } from './backend-facts.ts';
 import { databaseHostPlan, planDatabaseStage } from './database-stage.ts';
@@ -47,6 +47,14 @@ export function deployStages(ctx: DeployContext): Stage[] {
     name: 'facts',
     hosts: [...selectedBackends, ...selectedWeb],
     unreachableStopsRun: (host) => backends.has(host),
+    after() {
+      // A site with no primary, or two, is a wrong inventory (or a split brain): nothing has been
+      // written yet, so this ends the run as bad input.
+      const p = primary();
+      if (p.problem && (facts.size === settings.backends.length || [...facts.values()].filter((f) => !f.inRecovery).length > 1)) {
+        throw new UsageError(`${p.problem}; nothing was changed`);
+      }
+    },
     async plan(host): Promise<HostPlan> {
       const conn = await connections.get(host);
       const backend = backends.get(host);

@@ -19,7 +19,7 @@ import {
 } from './verify/classify.ts';
 import type { CheckStage, Report } from './verify/checks.ts';
 import { parseParserOutput, parserScript } from './verify/parser.ts';
-import { probeBackend, probeForbidden, type BackendProbe } from './verify/probe.ts';
+import { probeBackend, probeForbidden, type BackendProbe, type ForbiddenProbe } from './verify/probe.ts';
 import { backendsFromConnectArgs, hostPortLabel, parseSettingsUri, UriParseError, type HostPort, type ParsedUri } from './verify/uri.ts';
 
 export interface VerifyContext {
@@ -80,17 +80,7 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
     async check(host, report) {
       const conn = await ctx.connections.get(host);
       const w = webs.get(host)!;
-      const uri = await readUri(conn, w, ctx.becomeUser(host), report);
-
-      let parsed: ParsedUri | UriParseError;
-      try {
-        parsed = parseSettingsUri(uri);
-        ctx.onSecret?.(parsed.password);
-        ctx.onSecret?.(parsed.rawPassword);
-      } catch (e) {
-        if (!(e instanceof UriParseError)) throw e;
-        parsed = e;
-      }
+      const { uri, parsed } = await readUri(conn, w, ctx.becomeUser(host), report, ctx.onSecret);
       // The parser runs as the login user: it needs nothing but the URI, given on standard input.
       const run = await conn.run(parserScript(uri, w.webPython));
       const verdict = parseParserOutput(run.stdout, run.stderr, run.code, w.webPython);
@@ -113,7 +103,9 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
       const o = { timeoutMs: ctx.timeoutMs };
       const probes = await Promise.all(targets.map(async (t) => {
         const probe = await probeBackend(conn, t, database, cred, o);
-        const forbidden = await Promise.all(settings.revokeConnect.map(async (db) => [db, await probeForbidden(conn, t, db, cred, o)] as const));
+        // One session at a time per backend: fifty web hosts at once stay fifty sessions, not two hundred.
+        const forbidden: [string, ForbiddenProbe][] = [];
+        for (const db of settings.revokeConnect) forbidden.push([db, await probeForbidden(conn, t, db, cred, o)]);
         return { probe, forbidden };
       }));
       for (const { probe, forbidden } of probes) {
@@ -127,7 +119,8 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
 }
 
 /** config_local.py as the web app reads it (as root through become: the file is 0640), and its URI. */
-async function readUri(conn: Connection, w: WebSettings, becomeUser: string | undefined, report: Report): Promise<string> {
+async function readUri(conn: Connection, w: WebSettings, becomeUser: string | undefined, report: Report,
+  onSecret: (secret: string) => void = () => {}): Promise<{ uri: string; parsed: ParsedUri | UriParseError }> {
   const result = await conn.run(readScript(w), becomeUser ? { becomeUser } : {});
   const out = result.stdout.split('\n');
   if (result.code !== 0 || !out[0]?.startsWith('#')) {
@@ -149,6 +142,16 @@ async function readUri(conn: Connection, w: WebSettings, becomeUser: string | un
   if (uri === undefined) {
     throw new HostError(conn.host, 'config_local.py', `${w.configLocal} has no active ${URI_NAME} = "..." (string) assignment`, 'run deploy');
   }
+  // The file's password may not be PEM_SETTINGS_PASSWORD: the output masks it from here on.
+  let parsed: ParsedUri | UriParseError;
+  try {
+    parsed = parseSettingsUri(uri);
+    onSecret(parsed.password);
+    onSecret(parsed.rawPassword);
+  } catch (e) {
+    if (!(e instanceof UriParseError)) throw e;
+    parsed = e;
+  }
   report('config_local.py', ok(`${URI_NAME} = ${maskUri(uri)}`));
   if (w.webUser) {
     const verdict = out[2] ?? '';
@@ -157,7 +160,7 @@ async function readUri(conn: Connection, w: WebSettings, becomeUser: string | un
         : verdict === '#webuser nouser' ? failed(`pem_web_user ${w.webUser} does not exist on the host`)
           : failed(`${w.webUser} cannot read ${w.configLocal}: the web app would fail to start (fix the owner, group or mode)`));
   }
-  return uri;
+  return { uri, parsed };
 }
 
 function readScript(w: WebSettings): string {

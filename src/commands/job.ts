@@ -92,11 +92,28 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
     plain?.(e);
   };
   const started = new Date().toISOString();
+  // Ctrl-C: start nothing new, let the steps in flight finish (each is atomic on its host), then
+  // record what was done. A second Ctrl-C abandons them: the connections close, and every
+  // remote write is a rename of a finished temporary file, so nothing is left half-written.
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) {
+      io.stderr('pem-settings: interrupted again: abandoning the steps in flight\n');
+      void connections.closeAll().finally(() => process.exit(130));
+      return;
+    }
+    interrupted = true;
+    io.stderr('\npem-settings: interrupted: finishing the steps in flight, starting no new ones (Ctrl-C again to abandon them)\n');
+  };
+  process.on('SIGINT', onSigint);
   let outcome;
   try {
     if (!opts.json) out(`pem-settings ${exec.title} ${opts.check ? '(check mode: nothing will be changed) ' : ''}run ${exec.runId}\n`);
-    outcome = await runStages(stages, { check: Boolean(opts.check), forks: prepared.forks, keepGoing: Boolean(opts.keepGoing), onEvent });
+    outcome = await runStages(stages, {
+      check: Boolean(opts.check), forks: prepared.forks, keepGoing: Boolean(opts.keepGoing), onEvent, interrupted: () => interrupted,
+    });
   } finally {
+    process.off('SIGINT', onSigint);
     await ui?.done;
     await connections.closeAll();
   }
@@ -106,6 +123,7 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
     const record = buildRunRecord({
       run: exec.runId, kind: exec.kind, ...(exec.of ? { of: exec.of } : {}), started, finished: new Date().toISOString(),
       inventory: { path: resolve(opts.inventory), sha256: inventoryChecksum(opts.inventory) }, limit: opts.limit ?? null,
+      ...(interrupted ? { interrupted: true } : {}),
     }, outcome.hosts);
     if (record) recordPath = writeRunRecord(prepared.stateDir, record);
   }
@@ -126,7 +144,9 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
     if (outcome.stoppedAfter) out(`\nThe run stopped after the ${outcome.stoppedAfter} stage (a host failed there); later stages were not run.\n`);
     if (recordPath) out(`\nRun record: ${recordPath}\n`);
     if (retryFile) out(`\nTo retry the failed hosts: --limit @${retryFile}\n`);
+    if (interrupted) out('\nInterrupted: the run stopped early; run it again to finish.\n');
   }
+  if (interrupted) return 130;
   return failed.length ? 1 : 0;
 }
 

@@ -14,6 +14,10 @@ export interface RunResult {
   code: number;
 }
 
+export interface HoldResult extends RunResult {
+  release(): Promise<void>;
+}
+
 export interface ConnectionStats {
   connections: number;
   commands: number;
@@ -32,10 +36,12 @@ export interface Connection {
    */
   run(script: string, options?: RunOptions): Promise<RunResult>;
   /**
-   * Starts a script whose standard input stays open until `release()`; resolves with the first
-   * line it prints (or its exit code if it ends first). Used to hold a lock for a whole run.
+   * Runs a script like `run`, but keeps its standard input open after the script: resolves with
+   * what it printed before a line equal to `holdUntil` (or with its exit status if it ended
+   * first), and the script may then wait on its input (`exec cat >/dev/null`) until `release()`.
+   * Used to hold the run lock for the whole run while reading facts in the same round trip.
    */
-  hold(script: string): Promise<{ firstLine: string; code?: number; release(): Promise<void> }>;
+  hold(script: string, holdUntil: string, options?: RunOptions): Promise<HoldResult>;
   /** A TCP stream to host:port opened from the remote host (SSH port forwarding). */
   forward(host: string, port: number): Promise<Duplex>;
   close(): Promise<void>;

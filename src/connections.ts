@@ -2,10 +2,10 @@
 // holding the host's run lock until the run ends.
 
 import { HostError } from './errors.ts';
-import type { Connection } from './connection.ts';
+import type { Connection, ConnectionStats, RunOptions, RunResult } from './connection.ts';
 import { connect } from './ssh/connect.ts';
 import type { HostAccess } from './targets.ts';
-import { holdLock, type HeldLock } from './lock.ts';
+import { holdLock, lockAndRun, type HeldLock } from './lock.ts';
 
 export class Connections {
   private readonly open = new Map<string, Promise<Connection>>();
@@ -22,10 +22,37 @@ export class Connections {
     return c;
   }
 
-  private async connectAndLock(host: string): Promise<Connection> {
+  /**
+   * Connects, takes the run lock and runs the host's first (read-only) script in the same round
+   * trip. Later `get(host)` calls share the connection.
+   */
+  openWith(host: string, script: string, options: RunOptions = {}): Promise<{ conn: Connection; result: RunResult }> {
+    if (this.open.has(host)) return this.get(host).then(async (conn) => ({ conn, result: await conn.run(script, options) }));
+    const opened = (async () => {
+      const conn = await this.connectOnly(host);
+      try {
+        const { result, lock } = await lockAndRun(conn, this.runId, script, options);
+        this.locks.push(lock);
+        return { conn, result };
+      } catch (e) {
+        await conn.close();
+        throw e;
+      }
+    })();
+    const conn = opened.then((o) => o.conn);
+    conn.catch(() => {}); // the failure is reported through `opened`; this copy must not crash the process
+    this.open.set(host, conn);
+    return opened;
+  }
+
+  private async connectOnly(host: string): Promise<Connection> {
     const access = this.access.get(host);
     if (!access) throw new HostError(host, 'connect', 'no connection settings for this host');
-    const conn = await connect(access.target);
+    return connect(access.target);
+  }
+
+  private async connectAndLock(host: string): Promise<Connection> {
+    const conn = await this.connectOnly(host);
     try {
       this.locks.push(await holdLock(conn, this.runId));
     } catch (e) {
@@ -33,6 +60,16 @@ export class Connections {
       throw e;
     }
     return conn;
+  }
+
+  /** Per host: connections opened, commands run, bytes sent and received. */
+  async statsByHost(): Promise<Record<string, ConnectionStats>> {
+    const out: Record<string, ConnectionStats> = {};
+    for (const [host, c] of this.open) {
+      const conn = await c.catch(() => undefined);
+      if (conn) out[host] = conn.stats;
+    }
+    return out;
   }
 
   /** Every connection opened so far, for statistics. */

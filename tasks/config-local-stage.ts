@@ -6,7 +6,7 @@
 
 import type { Change } from '../src/change.ts';
 import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
-import { HostError } from '../src/errors.ts';
+import { HostError, UnreachableError } from '../src/errors.ts';
 import type { HostPlan } from '../src/runner.ts';
 import { sha256 } from './backend-facts.ts';
 import { ConfigParseError, pythonStringLiteral, setConfigValue } from './config-local/edit.ts';
@@ -49,7 +49,8 @@ export function webFactsScript(w: WebSettings): string {
     'else echo "#file absent"; fi',
     'if [ -e "$dir/config.py" ]; then echo "#configpy $(stat -c \'%U:%G\' "$dir/config.py")"; fi',
     'if command -v python3 >/dev/null 2>&1; then echo "#python3 yes"; else echo "#python3 no"; fi',
-    w.webUser ? `echo ${shellQuote(`#webuser ${w.webUser}`)}` : `u=$(${detectWebUser(dir)}); [ -n "$u" ] && echo "#webuser $u"`,
+    // Finding the web app's user scans every process: left to the apply, which only changing hosts run.
+    ...(w.webUser ? [`echo ${shellQuote(`#webuser ${w.webUser}`)}`] : []),
     'exit 0',
   ].join('\n');
 }
@@ -95,7 +96,6 @@ export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri:
       'set pem_config_owner=user:group, or check pem_config_local');
   }
   const warnings = [...uri.notes];
-  if (!facts.webUser && result.changed) warnings.push('the web app\'s user is unknown (no pem_web_user and no running web app found): readability of the file by it was not checked');
   if (result.untouched.length) warnings.push(`${URI_VARIABLE} is also assigned inside a block or with += at line ${result.untouched.join(', ')}; left as is`);
   const where = facts.exists ? (result.changed ? `set at line ${result.line}` : `already set at line ${result.line}`) : 'new file';
   const change: WebChange = {
@@ -132,21 +132,26 @@ export function webApplyScript(c: WebChange, facts: WebFacts, runId: string): st
     facts.exists
       ? `[ -f "$f" ] && [ "$(sha256sum < "$f" | cut -d' ' -f1)" = ${facts.sha256} ] || { echo "$f changed since it was read; run again" >&2; exit 10; }`
       : '[ ! -e "$f" ] || { echo "$f appeared since it was read; run again" >&2; exit 10; }',
-    facts.exists ? `backup=${shellQuote(backupPath(c.target, runId))}; cp -p "$f" "$backup" || { echo "cannot write the backup $backup" >&2; exit 11; }` : 'backup=',
-    'tmp=$(mktemp "${f%/*}/.config_local.pem-settings.XXXXXX") || { echo "cannot create a temporary file beside $f" >&2; exit 12; }',
-    'trap \'rm -f "$tmp"\' EXIT',
-    `base64 -d > "$tmp" ${content.open} || { echo "cannot write $tmp (disk full or read-only?)" >&2; exit 12; }`,
+    // Until the new file is in place, any way out removes what this script made: nothing changed,
+    // so neither the temporary file nor a backup (perhaps cut short by a full disk) stays behind.
+    'tmp=',
+    facts.exists ? `backup=${shellQuote(backupPath(c.target, runId))}` : 'backup=',
+    'trap \'[ -z "$tmp" ] || rm -f "$tmp"; [ -z "$backup" ] || rm -f "$backup"\' EXIT',
+    'trap \'exit 129\' HUP PIPE TERM',
+    facts.exists ? 'cp -p "$f" "$backup" || { echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit 11; }' : '',
+    'tmp=$(mktemp "${f%/*}/.config_local.pem-settings.XXXXXX") || { tmp=; echo "cannot create a temporary file beside $f (disk full or read-only?); nothing was changed" >&2; exit 12; }',
+    `base64 -d > "$tmp" ${content.open} || { echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit 12; }`,
     content.body.trimEnd(),
     `chown ${shellQuote(`${user}:${group}`)} "$tmp" && chmod ${c.mode} "$tmp" || { echo "cannot set owner ${user}:${group} and mode ${c.mode} on the new file" >&2; exit 13; }`,
     // Syntax check without writing a .pyc into the web app's directory.
     `if command -v python3 >/dev/null 2>&1; then err=$(python3 -c ${shellQuote(compile)} "$tmp" 2>&1) || { echo "the new file does not compile ($err); nothing was changed" >&2; exit 14; }; fi`,
-    ...(facts.webUser ? [
-      `if command -v runuser >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
-      `  runuser -u ${shellQuote(facts.webUser)} -- test -r "$tmp" || { echo "the web app user ${facts.webUser} could not read the new file (owner ${c.owner}, mode ${c.mode}); nothing was changed" >&2; exit 15; }`,
-      'fi',
-    ] : []),
+    facts.webUser ? `u=${shellQuote(facts.webUser)}` : `u=$(${detectWebUser(c.target.replace(/\/[^/]*$/, '') || '/')})`,
+    'echo "#webuser ${u:-unknown}"',
+    `if [ -n "$u" ] && command -v runuser >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
+    `  runuser -u "$u" -- test -r "$tmp" || { echo "the web app user $u could not read the new file (owner ${c.owner}, mode ${c.mode}); nothing was changed" >&2; exit 15; }`,
+    'fi',
     'mv -f "$tmp" "$f" || { echo "cannot replace $f" >&2; exit 16; }',
-    'trap - EXIT',
+    'trap - EXIT HUP PIPE TERM',
     'echo "backup $backup"',
   ].join('\n');
 }
@@ -158,7 +163,15 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
       const file = changed.find((c) => c.step === 'config_local.py') as WebChange | undefined;
       if (file) {
         const r = await conn.run(webApplyScript(file, facts, runId), { ...(becomeUser ? { becomeUser } : {}) });
+        if (await connectionLost(conn, r.code)) {
+          // Not recorded: whether the rename happened is unknown, and a re-run reads the file afresh.
+          throw new UnreachableError(conn.host, 'config_local.py', `the SSH connection dropped while ${file.target} was being replaced: it holds either its old or its new content, never a mix (the new file is put in place by one rename)`,
+            'run deploy again once the host is reachable');
+        }
         if (r.code !== 0) throw new HostError(conn.host, 'config_local.py', r.stderr.trim() || `the update script exited with ${r.code}`);
+        if (/^#webuser unknown$/m.test(r.stdout)) {
+          file.warnings = [...(file.warnings ?? []), 'the web app\'s user is unknown (no pem_web_user and no running web app found): readability of the file by it was not checked'];
+        }
         record(file.step, {
           file: file.target, created: !facts.exists, backup: facts.exists ? backupPath(file.target, runId) : null,
           sha256Before: facts.sha256 ?? null, sha256After: sha256(file.newText), owner: file.owner, mode: file.mode,
@@ -167,7 +180,12 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
       if (file && w.webRestart && changed.some((c) => c.step === 'restart web app')) {
         // The operator's own command, run as given (as root when become is on).
         const r = await conn.run(w.webRestart, { ...(becomeUser ? { becomeUser } : {}) });
-        record('restart web app', { exitCode: r.code });
+        if (await connectionLost(conn, r.code)) {
+          throw new UnreachableError(conn.host, 'restart web app', 'the SSH connection dropped while pem_web_restart ran: whether the web app restarted is unknown',
+            'config_local.py was updated; check the web app and restart it by hand (a re-run does not restart it: the file is already right)');
+        }
+        // Recorded only when it succeeded: a failed restart is reported as failed, not also as changed.
+        if (r.code === 0) record('restart web app', { exitCode: r.code });
         if (r.code !== 0) {
           throw new HostError(conn.host, 'restart web app', `pem_web_restart exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`,
             'config_local.py was updated; restart the web app by hand');
@@ -175,4 +193,22 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
       }
     },
   };
+}
+
+/**
+ * Did the SSH connection drop under a command? ssh2 gives such a command no exit status (we see
+ * 255, which a script may also return), so ask the connection to run `exit 0`: a dropped one
+ * cannot. The host is then unreachable, not failed: its state is unknown, not wrong.
+ */
+export async function connectionLost(conn: Connection, code: number): Promise<boolean> {
+  if (code !== 255) return false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const probe = await Promise.race([conn.run('exit 0'), new Promise<undefined>((done) => { timer = setTimeout(() => done(undefined), 5000); })]);
+    return probe?.code !== 0;
+  } catch {
+    return true;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -56,11 +56,10 @@ export function deployStages(ctx: DeployContext): Stage[] {
       }
     },
     async plan(host): Promise<HostPlan> {
-      const conn = await connections.get(host);
       const backend = backends.get(host);
       if (!backend) {
         const w = webs.get(host)!;
-        const r = await conn.run(webFactsScript(w), becomeOpts(ctx, host));
+        const { result: r } = await connections.openWith(host, webFactsScript(w), becomeOpts(ctx, host));
         if (r.code !== 0) throw new HostError(host, 'facts', r.stderr.trim() || `the facts script exited with ${r.code}`);
         let f: WebFacts;
         try {
@@ -72,7 +71,7 @@ export function deployStages(ctx: DeployContext): Stage[] {
         webFacts.set(host, f);
         return { changes: [info(host, 'facts', 'config_local.py', `${w.configLocal}: ${f.exists ? `present, ${f.owner}:${f.group} mode ${f.mode}` : 'absent'}; web app user ${f.webUser ?? 'unknown'}; python3 ${f.python3 ? 'present' : 'absent'}`)] };
       }
-      const result = await conn.run(backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
+      const { conn, result } = await connections.openWith(host, backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
       if (result.code !== 0) {
         throw new HostError(host, 'facts', result.stderr.trim() || `the facts script exited with ${result.code}`,
           result.stderr.includes('sudo') ? `the SSH user ${conn.user} must be able to run commands as ${backend.pgOsUser} with sudo` : undefined);

@@ -5,9 +5,10 @@
 
 import type { Change } from '../src/change.ts';
 import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
-import { HostError } from '../src/errors.ts';
+import { HostError, UnreachableError } from '../src/errors.ts';
 import type { HostPlan } from '../src/runner.ts';
 import { findPsql, psqlCommand, sha256, type BackendFacts } from './backend-facts.ts';
+import { connectionLost } from './config-local-stage.ts';
 import { HbaParseError } from './pg-hba/parse.ts';
 import { describeHbaChange, desiredHbaRules, planHbaRules, type HbaRulesPlan } from './pg-hba/plan.ts';
 import type { BackendSettings } from './settings.ts';
@@ -52,10 +53,16 @@ export function backupPath(file: string, runId: string): string {
 /** The write-validate-reload script. Also used by rollback, with the rule removed and no lines to confirm. */
 export function hbaApplyScript(c: Pick<HbaChange, 'plan' | 'addedLines' | 'hbaFile' | 'beforeSha256'>, backend: BackendSettings, runId: string): string {
   const content = heredoc(Buffer.from(c.plan.newText, 'utf8').toString('base64').replace(/(.{76})/g, '$1\n'));
-  const validate = heredoc(`SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL;`);
-  const loadTime = heredoc('SELECT pg_conf_load_time();');
-  const reload = heredoc('SELECT pg_reload_conf();');
-  const confirm = heredoc(`SELECT count(*) FROM pg_hba_file_rules WHERE error IS NULL AND type = 'hostssl' AND line_number IN (${c.addedLines.join(', ')});`);
+  // One session checks the new file and reloads only when the server finds no error in it.
+  const checkAndReload = heredoc(`SELECT pg_conf_load_time();
+DO $pems$ DECLARE e text; BEGIN
+  SELECT string_agg(line_number || ': ' || error, '; ' ORDER BY line_number) INTO e FROM pg_hba_file_rules WHERE error IS NOT NULL;
+  IF e IS NOT NULL THEN RAISE EXCEPTION 'pem-settings: invalid pg_hba.conf: %', e; END IF;
+  PERFORM pg_reload_conf();
+END $pems$;`);
+  // A new session sees the new load time once the server has reloaded; it also sees the rules.
+  const lines = c.addedLines.length ? c.addedLines.join(', ') : '0';
+  const poll = heredoc(`SELECT (pg_conf_load_time() > :'before'::timestamptz)::text || ' ' || (SELECT count(*) FROM pg_hba_file_rules WHERE error IS NULL AND type = 'hostssl' AND line_number IN (${lines}));`);
   const psql = psqlCommand(backend);
   return [
     'set -u',
@@ -65,31 +72,28 @@ export function hbaApplyScript(c: Pick<HbaChange, 'plan' | 'addedLines' | 'hbaFi
     `[ "$(sha256sum < "$f" | cut -d' ' -f1)" = ${c.beforeSha256} ] || { echo "$f changed since it was read; run again" >&2; exit 10; }`,
     'cp -p "$f" "$backup" || { echo "cannot write the backup $backup" >&2; exit 11; }',
     'tmp=$(mktemp "${f%/*}/.pg_hba.pem-settings.XXXXXX") || exit 12',
-    `base64 -d > "$tmp" ${content.open}`,
+    // A write cut short (disk full) must never be renamed into place: it could be a valid but shorter file.
+    `base64 -d > "$tmp" ${content.open} || { rm -f "$tmp"; echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit 12; }`,
     content.body.trimEnd(),
     'chmod --reference="$f" "$tmp" && chown --reference="$f" "$tmp" 2>/dev/null; chmod --reference="$f" "$tmp"',
     'mv -f "$tmp" "$f" || { rm -f "$tmp"; echo "cannot replace $f" >&2; exit 13; }',
-    `errors=$(${psql} ${validate.open}`,
-    `${validate.body})`,
-    'if [ -n "$errors" ]; then',
+    `out=$(${psql} 2>&1 ${checkAndReload.open}`,
+    `${checkAndReload.body})`,
+    'if [ $? -ne 0 ]; then',
     '  tmp=$(mktemp "${f%/*}/.pg_hba.pem-settings.XXXXXX") && cp -p "$backup" "$tmp" && mv -f "$tmp" "$f"',
-    '  echo "the new pg_hba.conf is invalid, the backup was restored and nothing reloaded: $errors" >&2; exit 20',
+    '  case "$out" in *"invalid pg_hba.conf: "*) why=$(printf "%s\\n" "${out#*invalid pg_hba.conf: }" | head -n 1);; *) why="the server could not check it: $out";; esac',
+    '  echo "the new pg_hba.conf is invalid, the backup was restored and nothing reloaded: $why" >&2; exit 20',
     'fi',
-    `before=$(${psql} ${loadTime.open}`,
-    `${loadTime.body})`,
-    `${psql} ${reload.open} >/dev/null || exit 21`,
-    reload.body.trimEnd(),
-    // Postgres reloads asynchronously; a new session sees the new load time once it has.
-    'i=0; while [ $i -lt 100 ]; do',
-    `  now=$(${psql} ${loadTime.open}`,
-    `${loadTime.body})`,
-    '  [ "$now" != "$before" ] && break; i=$((i+1)); sleep 0.05',
+    'before=$(printf "%s\\n" "$out" | head -n 1)',
+    'i=0; now=',
+    'while [ $i -lt 500 ]; do',
+    `  now=$(${psql} -v before="$before" ${poll.open}`,
+    `${poll.body})`,
+    '  case "$now" in true*) break;; esac; i=$((i+1)); sleep 0.01',
     'done',
-    '[ "$now" != "$before" ] || { echo "the server did not reload within 5 seconds" >&2; exit 22; }',
+    'case "$now" in true*) ;; *) echo "the server did not reload within 5 seconds" >&2; exit 22;; esac',
     ...(c.addedLines.length ? [
-      `loaded=$(${psql} ${confirm.open}`,
-      `${confirm.body})`,
-      `[ "$loaded" = ${c.addedLines.length} ] || { echo "the rule is not among the server's rules after the reload" >&2; exit 23; }`,
+      `[ "\${now#true }" = ${c.addedLines.length} ] || { echo "the rule is not among the server's rules after the reload" >&2; exit 23; }`,
     ] : []),
     'echo "backup $backup"',
   ].join('\n');
@@ -100,8 +104,12 @@ export function hbaHostPlan(conn: Connection, backend: BackendSettings, change: 
     changes: [change],
     async apply(_changed, record) {
       const result = await conn.run(hbaApplyScript(change, backend, runId), { becomeUser: backend.pgOsUser });
-      // From exit 21 on, the new file is in place and valid: it changed, whatever the reload did.
-      if (result.code === 0 || result.code >= 21) {
+      if (await connectionLost(conn, result.code)) {
+        throw new UnreachableError(conn.host, 'pg_hba.conf rule', `the SSH connection dropped while ${change.hbaFile} was being updated: it holds either its old or its new content (one rename), and the server may not have reloaded it`,
+          'run deploy again once the host is reachable');
+      }
+      // Exits 21-23: the new file is in place and valid: it changed, whatever the reload did.
+      if (result.code === 0 || (result.code >= 21 && result.code <= 23)) {
         record(change.step, {
           file: change.hbaFile, backup: backupPath(change.hbaFile, runId), sha256Before: change.beforeSha256,
           sha256After: sha256(change.plan.newText), added: change.plan.added,

@@ -13,7 +13,7 @@ import { recapJson, renderRecap } from '../output/recap.ts';
 import { treeReporter } from '../output/tree.ts';
 import { buildRunRecord, inventoryChecksum, stateDirFor, writeRunRecord, type RunRecord } from '../records.ts';
 import { runStages, type HostRecap, type RunEvent, type Stage } from '../runner.ts';
-import { redact } from '../secrets.ts';
+import { redact, redactDeep } from '../secrets.ts';
 import { hostAccess, type HostAccess } from '../targets.ts';
 import { desiredUri } from '../../tasks/deploy.ts';
 import { maskHbaSecrets } from '../../tasks/pg-hba/plan.ts';
@@ -107,6 +107,8 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
   };
   process.on('SIGINT', onSigint);
   let outcome;
+  let stats: Record<string, unknown> = {};
+  const t0 = performance.now();
   try {
     if (!opts.json) out(`pem-settings ${exec.title} ${opts.check ? '(check mode: nothing will be changed) ' : ''}run ${exec.runId}\n`);
     outcome = await runStages(stages, {
@@ -115,6 +117,7 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
   } finally {
     process.off('SIGINT', onSigint);
     await ui?.done;
+    stats = { elapsedMs: Math.round(performance.now() - t0), hosts: await connections.statsByHost() };
     await connections.closeAll();
   }
 
@@ -125,7 +128,8 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
       inventory: { path: resolve(opts.inventory), sha256: inventoryChecksum(opts.inventory) }, limit: opts.limit ?? null,
       ...(interrupted ? { interrupted: true } : {}),
     }, outcome.hosts);
-    if (record) recordPath = writeRunRecord(prepared.stateDir, record);
+    // Step messages may quote what a host printed: the record gets the same guard as the screen.
+    if (record) recordPath = writeRunRecord(prepared.stateDir, redactDeep(record, secretList));
   }
   const failed = [...outcome.hosts].filter(([, r]) => r.failed > 0 || r.unreachable).map(([h]) => h);
   let retryFile: string | undefined;
@@ -137,6 +141,7 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
     out(recapJson(exec.runId, outcome.hosts, {
       kind: exec.kind, check: Boolean(opts.check), ...(exec.of ? { of: exec.of } : {}),
       ...(recordPath ? { record: recordPath } : {}), ...(retryFile ? { retry_file: retryFile } : {}),
+      stats: { ...stats, maxRssKb: process.resourceUsage().maxRSS },
     }));
   } else {
     if (opts.diff) out(renderDiffs(outcome.hosts));

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { NodeSSH, type Config } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
 import { UnreachableError } from '../errors.ts';
-import { shellQuote, type Connection, type ConnectionStats, type RunOptions, type RunResult } from '../connection.ts';
+import { shellQuote, type Connection, type ConnectionStats, type HoldResult, type RunOptions, type RunResult } from '../connection.ts';
 import {
   fingerprint, keysForHost, keyType, knownHostsLine, preferredHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict,
 } from './known-hosts.ts';
@@ -151,9 +151,21 @@ const BECOME_MARK = '__pem_settings_become_ok__';
 const SUDO_PROMPT = '[pem-settings sudo password]';
 
 class SshConnection implements Connection {
-  readonly stats: ConnectionStats = { connections: 1, commands: 0, bytesSent: 0, bytesReceived: 0 };
+  private readonly counts: ConnectionStats = { connections: 1, commands: 0, bytesSent: 0, bytesReceived: 0 };
+  private readonly socket: { bytesRead?: number; bytesWritten?: number } | undefined;
   constructor(private readonly target: ConnectTarget, private readonly ssh: NodeSSH, private readonly jumps: NodeSSH[]) {
-    this.stats.connections += jumps.length;
+    this.counts.connections += jumps.length;
+    // ssh2 keeps its TCP socket in a private field; its byte counters are what crossed the network.
+    this.socket = (ssh.connection as unknown as { _sock?: { bytesRead?: number; bytesWritten?: number } } | null)?._sock;
+  }
+
+  /** Connections, commands, and bytes on the wire (payload bytes when the socket is not a TCP socket). */
+  get stats(): ConnectionStats {
+    const wire = typeof this.socket?.bytesRead === 'number' && typeof this.socket.bytesWritten === 'number';
+    return {
+      ...this.counts,
+      ...(wire ? { bytesSent: this.socket!.bytesWritten!, bytesReceived: this.socket!.bytesRead! } : {}),
+    };
   }
 
   get host(): string {
@@ -165,6 +177,16 @@ class SshConnection implements Connection {
   }
 
   run(script: string, options: RunOptions = {}): Promise<RunResult> {
+    return this.exec(script, options).then((r) => r.result);
+  }
+
+  /**
+   * Runs `script` (through sudo when becoming another user), its text on standard input. With
+   * `holdUntil`, standard input stays open after the script and the promise resolves as soon as
+   * a line equal to `holdUntil` is printed: the script can then wait (`exec cat >/dev/null`)
+   * until `release()` ends its input — how a lock is held for a whole run.
+   */
+  private exec(script: string, options: RunOptions, holdUntil?: string): Promise<{ result: RunResult; release: () => Promise<void> }> {
     const become = options.becomeUser !== undefined && options.becomeUser !== this.target.user;
     const password = become ? this.target.becomePassword : undefined;
     let command: string;
@@ -176,7 +198,7 @@ class SshConnection implements Connection {
       const inner = `echo ${BECOME_MARK} >&2; exec /bin/sh -s`;
       command = `sudo -S -p ${shellQuote(SUDO_PROMPT)} -H -u ${shellQuote(options.becomeUser!)} -- /bin/sh -c ${shellQuote(inner)}`;
     }
-    this.stats.commands++;
+    this.counts.commands++;
     return new Promise((resolve, reject) => {
       this.ssh.connection!.exec(command, (err: Error | undefined, channel: ClientChannel) => {
         if (err) return reject(new UnreachableError(this.host, 'ssh', `cannot run a command: ${err.message}`));
@@ -185,17 +207,32 @@ class SshConnection implements Connection {
         let started = password === undefined;
         let sentPassword = false;
         let refused = false;
-        const sendStdin = () => {
+        let settled = false;
+        const closed = new Promise<void>((done) => channel.on('close', () => done()));
+        const release = async () => {
+          channel.end();
+          await closed;
+        };
+        const sendScript = () => {
           const data = Buffer.from(script);
-          this.stats.bytesSent += data.length;
-          channel.end(data);
+          this.counts.bytesSent += data.length;
+          if (holdUntil) channel.write(data);
+          else channel.end(data);
         };
         channel.on('data', (d: Buffer) => {
-          this.stats.bytesReceived += d.length;
+          this.counts.bytesReceived += d.length;
           out.push(d);
+          if (holdUntil && !settled) {
+            const text = Buffer.concat(out).toString('utf8');
+            const at = text.indexOf(`${holdUntil}\n`);
+            if (at >= 0 && (at === 0 || text[at - 1] === '\n')) {
+              settled = true;
+              resolve({ result: { stdout: text.slice(0, at), stderr: errText, code: 0 }, release });
+            }
+          }
         });
         channel.stderr.on('data', (d: Buffer) => {
-          this.stats.bytesReceived += d.length;
+          this.counts.bytesReceived += d.length;
           errText += d.toString('utf8');
           if (!started && password !== undefined) {
             if (errText.includes(SUDO_PROMPT)) {
@@ -210,15 +247,18 @@ class SshConnection implements Connection {
             if (errText.includes(BECOME_MARK + '\n')) {
               started = true;
               errText = errText.replace(BECOME_MARK + '\n', '');
-              sendStdin();
+              sendScript();
             }
           }
         });
         channel.on('close', (code: number | null) => {
+          if (settled) return;
+          settled = true;
           const status = code ?? 255;
-          resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: become && status !== 0 ? this.sudoMessage(errText, refused, options.becomeUser!) : errText, code: status });
+          const stderr = become && status !== 0 ? this.sudoMessage(errText, refused, options.becomeUser!) : errText;
+          resolve({ result: { stdout: Buffer.concat(out).toString('utf8'), stderr, code: status }, release: async () => {} });
         });
-        if (started) sendStdin();
+        if (started) sendScript();
       });
     });
   }
@@ -233,35 +273,9 @@ class SshConnection implements Connection {
     return stderr;
   }
 
-  hold(script: string): Promise<{ firstLine: string; code?: number; release(): Promise<void> }> {
-    this.stats.commands++;
-    return new Promise((resolve, reject) => {
-      this.ssh.connection!.exec(`/bin/sh -c ${shellQuote(script)}`, (err: Error | undefined, channel: ClientChannel) => {
-        if (err) return reject(new UnreachableError(this.host, 'ssh', `cannot run a command: ${err.message}`));
-        let text = '';
-        let settled = false;
-        const closed = new Promise<void>((done) => channel.on('close', () => done()));
-        const release = async () => {
-          channel.end();
-          await closed;
-        };
-        channel.on('data', (d: Buffer) => {
-          text += d.toString('utf8');
-          const nl = text.indexOf('\n');
-          if (nl >= 0 && !settled) {
-            settled = true;
-            resolve({ firstLine: text.slice(0, nl), release });
-          }
-        });
-        channel.stderr.on('data', () => {});
-        channel.on('close', (code: number | null) => {
-          if (!settled) {
-            settled = true;
-            resolve({ firstLine: text.trim(), code: code ?? 255, release: async () => {} });
-          }
-        });
-      });
-    });
+  async hold(script: string, holdUntil: string, options: RunOptions = {}): Promise<HoldResult> {
+    const { result, release } = await this.exec(script, options, holdUntil);
+    return { ...result, release };
   }
 
   async forward(host: string, port: number): Promise<Duplex> {

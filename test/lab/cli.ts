@@ -45,7 +45,8 @@ program
       console.log(`try:         ssh -i ${lab.keyPath} -o UserKnownHostsFile=${lab.knownHostsPath} ` +
         `${first.sshPort === 22 ? '' : `-p ${first.sshPort} `}${lab.sshUser}@${first.address}`);
     }
-    console.log(`remove with: npm run lab:down${o.name === 'pl' ? '' : ` -- --name ${o.name}`}`);
+    const downArgs = [...(o.name === 'pl' ? [] : ['--name', o.name]), ...(o.dir ? ['--dir', o.dir] : [])];
+    console.log(`remove with: npm run lab:down${downArgs.length ? ` -- ${downArgs.join(' ')}` : ''}`);
   });
 program
   .command('down')

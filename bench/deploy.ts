@@ -1,0 +1,153 @@
+// `npm run bench -- --web 10,50,100 [--runs 5]`: how fast pem-settings is on the lab, against the
+// floor of what any SSH tool must pay: one session running `true` on every web host, all at once,
+// with the same SSH library and settings. Prints a table per size and writes JSON to bench/results/.
+// A benchmark, not a test: it asserts nothing, it measures.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { loadInventory, resolveAll } from '../src/inventory/index.ts';
+import { connect } from '../src/ssh/connect.ts';
+import { hostAccess } from '../src/targets.ts';
+import { startLab, type Lab } from '../test/lab/lab.ts';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(REPO, 'bin/pem-settings.js');
+const PASSWORD = 'bench-password-0123456789';
+
+interface Timed {
+  ms: number;
+  code: number;
+  json?: { stats?: { elapsedMs: number; maxRssKb: number; hosts: Record<string, HostStats> } };
+}
+interface HostStats {
+  connections: number;
+  commands: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+function runCli(args: string[]): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, CI: 'true', PEM_SETTINGS_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - started;
+      let json;
+      try {
+        json = args.includes('--json') ? JSON.parse(out) : undefined;
+      } catch {
+        json = undefined;
+      }
+      if (code !== 0 && code !== 1) reject(new Error(`pem-settings ${args.join(' ')} exited ${code}: ${err}${out.slice(-2000)}`));
+      resolve({ ms, code: code ?? 255, json });
+    });
+  });
+}
+
+/** The floor: connect, run `true`, disconnect, on every web host at once — what any SSH tool pays. */
+async function floor(lab: Lab): Promise<number> {
+  const inv = loadInventory(lab.inventoryPath);
+  const hosts = resolveAll(inv).filter((h) => h.groups.includes('webhosts'));
+  const problems: Error[] = [];
+  const targets = hosts.map((h) => hostAccess(h, { inventoryFile: lab.inventoryPath, acceptNewHostKeys: false, connectTimeoutMs: 30_000 }, problems)!.target);
+  const started = performance.now();
+  await Promise.all(targets.map(async (t) => {
+    const conn = await connect(t);
+    const r = await conn.run('true');
+    if (r.code !== 0) throw new Error(`true failed on ${t.name}`);
+    await conn.close();
+  }));
+  return performance.now() - started;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface SizeResult {
+  web: number;
+  runs: number;
+  medianMs: Record<string, number>;
+  medianInRunMs: Record<string, number>;
+  ratioToFloor: Record<string, number>;
+  perHost: Record<string, { web: HostStats; primary: HostStats; standby: HostStats }>;
+  peakRssMb: number;
+  labStartMs: number;
+}
+
+async function benchSize(web: number, runs: number): Promise<SizeResult> {
+  const t0 = performance.now();
+  const lab = await startLab({ name: 'bn', subnet: '10.233.0.0/22', webHosts: web });
+  const labStartMs = performance.now() - t0;
+  const inv = lab.inventoryPath;
+  const samples: Record<string, Timed[]> = { floor: [], startup: [], 'deploy (first run)': [], 'deploy (no-op)': [], 'deploy --check': [], verify: [], rollback: [] };
+  try {
+    for (let i = 0; i < runs; i++) {
+      samples['floor']!.push({ ms: await floor(lab), code: 0 });
+      samples['startup']!.push(await runCli(['hosts', '-i', inv, '--limit', 'web-1', '--json']));
+      samples['deploy --check']!.push(await runCli(['deploy', '-i', inv, '--check', '--json']));
+      samples['deploy (first run)']!.push(await runCli(['deploy', '-i', inv, '--json']));
+      samples['deploy (no-op)']!.push(await runCli(['deploy', '-i', inv, '--json']));
+      samples['verify']!.push(await runCli(['verify', '-i', inv, '--json']));
+      samples['rollback']!.push(await runCli(['rollback', '-i', inv, '--purge', '--json']));
+      process.stderr.write(`bench: web=${web} run ${i + 1}/${runs} done\n`);
+    }
+  } finally {
+    await lab.stop();
+  }
+  const medianMs = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Math.round(median(v.map((s) => s.ms)))]));
+  const medianInRunMs = Object.fromEntries(Object.entries(samples).filter(([, v]) => v[0]?.json?.stats)
+    .map(([k, v]) => [k, Math.round(median(v.map((s) => s.json!.stats!.elapsedMs)))]));
+  const ratioToFloor = Object.fromEntries(Object.entries(medianInRunMs).map(([k, v]) => [k, Number((v / medianMs['floor']!).toFixed(2))]));
+  const perHost: SizeResult['perHost'] = {};
+  for (const [k, v] of Object.entries(samples)) {
+    const hosts = v[0]?.json?.stats?.hosts;
+    if (hosts?.['web-1'] && hosts['pg-primary']) perHost[k] = { web: hosts['web-1'], primary: hosts['pg-primary'], standby: hosts['pg-standby']! };
+  }
+  const peakRssMb = Math.round(Math.max(...Object.values(samples).flat().map((s) => s.json?.stats?.maxRssKb ?? 0)) / 1024);
+  return { web, runs, medianMs, medianInRunMs, ratioToFloor, perHost, peakRssMb, labStartMs: Math.round(labStartMs) };
+}
+
+function table(r: SizeResult): string {
+  const rows = [`web hosts: ${r.web} (+2 backends), ${r.runs} runs, medians; lab start ${r.labStartMs} ms; peak RSS ${r.peakRssMb} MB`,
+    '| what | wall ms | in-run ms | in-run / floor |', '|---|---:|---:|---:|'];
+  for (const k of Object.keys(r.medianMs)) {
+    rows.push(`| ${k} | ${r.medianMs[k]} | ${r.medianInRunMs[k] ?? '-'} | ${r.ratioToFloor[k] ?? '-'} |`);
+  }
+  rows.push('', '| per host | web-1: conns / cmds / bytes out / in | pg-primary | pg-standby |', '|---|---|---|---|');
+  const f = (s: HostStats) => `${s.connections} / ${s.commands} / ${s.bytesSent} / ${s.bytesReceived}`;
+  for (const [k, v] of Object.entries(r.perHost)) rows.push(`| ${k} | ${f(v.web)} | ${f(v.primary)} | ${f(v.standby)} |`);
+  return rows.join('\n');
+}
+
+const program = new Command('bench')
+  .option('--web <list>', 'web host counts, comma-separated', '10')
+  .option('--runs <n>', 'runs per measurement (the median is reported)', '5')
+  .parse(process.argv);
+const opts = program.opts<{ web: string; runs: string }>();
+const sizes = opts.web.split(',').map(Number);
+const results: SizeResult[] = [];
+for (const web of sizes) {
+  const r = await benchSize(web, Number(opts.runs));
+  results.push(r);
+  process.stdout.write(table(r) + '\n\n');
+}
+const bySize = new Map(results.map((r) => [r.web, r]));
+const scaling = bySize.has(10) && bySize.has(100)
+  ? { 'deploy (first run) time(100)/time(10)': Number((bySize.get(100)!.medianMs['deploy (first run)']! / bySize.get(10)!.medianMs['deploy (first run)']!).toFixed(2)) }
+  : {};
+if (Object.keys(scaling).length) process.stdout.write(`${JSON.stringify(scaling)}\n`);
+mkdirSync(join(REPO, 'bench/results'), { recursive: true });
+const file = join(REPO, 'bench/results', `${new Date().toISOString().slice(0, 10)}-web${sizes.join('-')}.json`);
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length }, results, scaling }, null, 2) + '\n');
+process.stdout.write(`results: ${file}\n`);

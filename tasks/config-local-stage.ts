@@ -144,7 +144,7 @@ export function webApplyScript(c: WebChange, facts: WebFacts, runId: string): st
     content.body.trimEnd(),
     `chown ${shellQuote(`${user}:${group}`)} "$tmp" && chmod ${c.mode} "$tmp" || { echo "cannot set owner ${user}:${group} and mode ${c.mode} on the new file" >&2; exit 13; }`,
     // Syntax check without writing a .pyc into the web app's directory.
-    `if command -v python3 >/dev/null 2>&1; then err=$(python3 -c ${shellQuote(compile)} "$tmp" 2>&1) || { echo "the new file does not compile ($err); nothing was changed" >&2; exit 14; }; fi`,
+    `if command -v python3 >/dev/null 2>&1; then err=$(python3 -I -S -c ${shellQuote(compile)} "$tmp" 2>&1) || { echo "the new file does not compile ($err); nothing was changed" >&2; exit 14; }; fi`,
     facts.webUser ? `u=${shellQuote(facts.webUser)}` : `u=$(${detectWebUser(c.target.replace(/\/[^/]*$/, '') || '/')})`,
     'echo "#webuser ${u:-unknown}"',
     `if [ -n "$u" ] && command -v runuser >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,

@@ -30,9 +30,9 @@ test.serial('two deploys at once on an overlapping host: the second fails fast o
   t.is((await deploy(password(1))).code, 0, 'a first deploy with everything in place');
   const slow = await inventoryWith(lab, 'slow-web2', { 'web-2': `pem_web_restart='sleep 5'` });
   // The first run is limited to web-2 and holds it in its restart; the second wants every host.
+  const before = { web: await webFiles(lab), hba: await hbaFiles(lab) };
   const first = spawnCli(['deploy', '-i', slow, '--limit', 'web-2', '--json'], { PEM_SETTINGS_PASSWORD: password(2) });
   await waitUntil('the first run holds web-2 in its restart', 60_000, () => running(lab, 'web-2', 'sleep 5'));
-  const before = { web: await webFiles(lab), hba: await hbaFiles(lab) };
   const second = await deploy(password(2));
   t.is(first.child.exitCode, null, 'the second run ended while the first was still in its step');
   t.is(second.code, 1, second.stderr);

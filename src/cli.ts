@@ -50,36 +50,31 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .option('--json', 'print one JSON document')
     .action(async (opts) => setStatus(await hostsCommand(opts, io)));
 
-  program.command('deploy')
-    .description('bring every selected host to the desired state')
-    .addOption(inventoryOption())
-    .addOption(limitOption())
+  // Options deploy and rollback share: how the run goes, not what it does.
+  const runOptions = (cmd: Command) => cmd
     .option('-C, --check', 'connect and read, change nothing; report what would change')
     .option('-D, --diff', 'print unified diffs of file changes and the SQL (secrets masked)')
     .option('-f, --forks <n>', 'hosts worked on at once', '50')
     .option('--json', 'print one JSON result document')
     .option('--keep-going', 'run later stages even when a stage failed on some host')
     .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
-    .option('--allow-weak-password', 'accept a PEM_SETTINGS_PASSWORD shorter than 12 characters')
     .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
-    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)')
+    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)');
+
+  runOptions(program.command('deploy')
+    .description('bring every selected host to the desired state')
+    .addOption(inventoryOption())
+    .addOption(limitOption()))
+    .option('--allow-weak-password', 'accept a PEM_SETTINGS_PASSWORD shorter than 12 characters')
     .action(async (opts) => setStatus(await deployCommand(opts, io)));
 
-  program.command('rollback')
+  runOptions(program.command('rollback')
     .description('undo a recorded deploy run (default: the latest)')
     .addOption(inventoryOption())
-    .addOption(limitOption())
+    .addOption(limitOption()))
     .option('--run <id>', 'the run to undo (pem-settings runs lists them)')
-    .option('-C, --check', 'connect and read, change nothing; report what would change')
-    .option('-D, --diff', 'print unified diffs of file changes and the SQL')
     .option('--force', 'restore files edited since the run too (the edited file is kept beside it)')
     .option('--purge', 'also dump, then drop, the settings database and role the run created')
-    .option('-f, --forks <n>', 'hosts worked on at once', '50')
-    .option('--json', 'print one JSON result document')
-    .option('--keep-going', 'run later stages even when a stage failed on some host')
-    .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
-    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
-    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)')
     .action(async (opts) => setStatus(await rollbackCommand(opts, io)));
 
   program.command('runs')

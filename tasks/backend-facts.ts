@@ -3,7 +3,8 @@
 // and on the primary the catalog facts the database stage plans from.
 
 import { createHash } from 'node:crypto';
-import { heredoc, shellQuote } from '../src/connection.ts';
+import { heredoc, shellQuote, type RunResult } from '../src/connection.ts';
+import { HostError } from '../src/errors.ts';
 import { databaseFacts, type DbFacts, type DbTarget } from './database/facts.ts';
 import type { BackendSettings } from './settings.ts';
 
@@ -93,6 +94,17 @@ export function parseBackendFacts(stdout: string): BackendFacts {
   };
   if (dbAt >= 0) facts.db = databaseFacts.parse(lines.slice(dbAt + 1).join('\n'));
   return facts;
+}
+
+/** The facts from the script's result, or the host's failure in the operator's words. */
+export function backendFactsFrom(host: string, result: RunResult, hint?: string): BackendFacts {
+  if (result.code !== 0) throw new HostError(host, 'facts', result.stderr.trim() || `the facts script exited with ${result.code}`, hint);
+  try {
+    return parseBackendFacts(result.stdout);
+  } catch (e) {
+    if (e instanceof BackendFactsError || (e as Error).name === 'DbFactsError') throw new HostError(host, 'facts', (e as Error).message);
+    throw e;
+  }
 }
 
 export function sha256(text: string | Buffer): string {

@@ -5,7 +5,7 @@ import type { Change } from '../src/change.ts';
 import type { Connections } from '../src/connections.ts';
 import { HostError, UsageError } from '../src/errors.ts';
 import type { HostPlan, Stage } from '../src/runner.ts';
-import { backendFactsScript, parseBackendFacts, primaryOf, BackendFactsError, type BackendFacts } from './backend-facts.ts';
+import { backendFactsFrom, backendFactsScript, primaryOf, type BackendFacts } from './backend-facts.ts';
 import { databaseHostPlan, planDatabaseStage } from './database-stage.ts';
 import { hbaHostPlan, planHbaStage } from './pg-hba-stage.ts';
 import { parseWebFacts, planWebStage, webFactsScript, webHostPlan, WebFactsError, type WebFacts } from './config-local-stage.ts';
@@ -72,17 +72,8 @@ export function deployStages(ctx: DeployContext): Stage[] {
         return { changes: [info(host, 'facts', 'config_local.py', `${w.configLocal}: ${f.exists ? `present, ${f.owner}:${f.group} mode ${f.mode}` : 'absent'}; web app user ${f.webUser ?? 'unknown'}; python3 ${f.python3 ? 'present' : 'absent'}`)] };
       }
       const { conn, result } = await connections.openWith(host, backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
-      if (result.code !== 0) {
-        throw new HostError(host, 'facts', result.stderr.trim() || `the facts script exited with ${result.code}`,
-          result.stderr.includes('sudo') ? `the SSH user ${conn.user} must be able to run commands as ${backend.pgOsUser} with sudo` : undefined);
-      }
-      let f: BackendFacts;
-      try {
-        f = parseBackendFacts(result.stdout);
-      } catch (e) {
-        if (e instanceof BackendFactsError || (e as Error).name === 'DbFactsError') throw new HostError(host, 'facts', (e as Error).message);
-        throw e;
-      }
+      const f = backendFactsFrom(host, result,
+        result.stderr.includes('sudo') ? `the SSH user ${conn.user} must be able to run commands as ${backend.pgOsUser} with sudo` : undefined);
       facts.set(host, f);
       const change = info(host, 'facts', 'server', `${f.serverVersion.split(' ')[0]} ${f.inRecovery ? 'standby' : 'primary'}, ssl ${f.ssl ? 'on' : 'off'}, hba_file ${f.hbaFile}, psql ${f.psql}`);
       if (!f.ssl) change.warnings = ['ssl is off on this server: the hostssl rule cannot match until ssl is turned on'];

@@ -7,7 +7,7 @@ import type { Connections } from '../src/connections.ts';
 import { HostError } from '../src/errors.ts';
 import { stepRecords, type RunRecord } from '../src/records.ts';
 import type { HostPlan, Stage } from '../src/runner.ts';
-import { backendFactsScript, parseBackendFacts, sha256, type BackendFacts } from './backend-facts.ts';
+import { backendFactsFrom, backendFactsScript, sha256, type BackendFacts } from './backend-facts.ts';
 import type { DbRecord } from './database/plan.ts';
 import { removeRuleLine } from './pg-hba/plan.ts';
 import { backupPath, hbaApplyScript } from './pg-hba-stage.ts';
@@ -57,9 +57,7 @@ export function rollbackStages(ctx: RollbackContext): Stage[] {
     if (!f) {
       const conn = await connections.get(host);
       const b = backendOf(backends, host);
-      const out = await conn.run(backendFactsScript(b, target), { becomeUser: b.pgOsUser });
-      if (out.code !== 0) throw new HostError(host, 'facts', out.stderr.trim() || `the facts script exited with ${out.code}`);
-      f = parseBackendFacts(out.stdout);
+      f = backendFactsFrom(host, await conn.run(backendFactsScript(b, target), { becomeUser: b.pgOsUser }));
       facts.set(host, f);
     }
     return f;

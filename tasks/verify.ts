@@ -8,7 +8,7 @@
 import { shellQuote, type Connection } from '../src/connection.ts';
 import type { Connections } from '../src/connections.ts';
 import { HostError } from '../src/errors.ts';
-import { backendFactsScript, parseBackendFacts, BackendFactsError, type BackendFacts } from './backend-facts.ts';
+import { backendFactsFrom, backendFactsScript } from './backend-facts.ts';
 import { ConfigParseError, readConfigValue } from './config-local/edit.ts';
 import { maskUri, maskUrisInText } from './config-local/uri.ts';
 import { planDatabaseStage } from './database-stage.ts';
@@ -54,14 +54,7 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
       const conn = await ctx.connections.get(host);
       const backend = backends.get(host)!;
       const result = await conn.run(backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
-      if (result.code !== 0) throw new HostError(host, 'facts', result.stderr.trim() || `the facts script exited with ${result.code}`);
-      let f: BackendFacts;
-      try {
-        f = parseBackendFacts(result.stdout);
-      } catch (e) {
-        if (e instanceof BackendFactsError || (e as Error).name === 'DbFactsError') throw new HostError(host, 'facts', (e as Error).message);
-        throw e;
-      }
+      const f = backendFactsFrom(host, result);
       report('server', ok(`${f.serverVersion.split(' ')[0]} ${f.inRecovery ? 'standby' : 'primary'}, hba_file ${f.hbaFile}`));
       report('ssl', f.ssl ? ok('ssl = on') : failed('ssl is off: the web hosts\' hostssl rule cannot match (turn ssl on and reload)'));
       const hba = planHbaStage(host, f, backend, settings.db, settings.user);

@@ -81,7 +81,8 @@ export function deployStages(ctx: DeployContext): Stage[] {
     },
   };
 
-  const primary = () => primaryOf(new Map([...facts].filter(([h]) => selectedBackends.includes(h))));
+  // In inventory order, so that messages name the backends the way the inventory lists them.
+  const primary = () => primaryOf(new Map(selectedBackends.filter((h) => facts.has(h)).map((h) => [h, facts.get(h)!])));
   const databaseStage: Stage = {
     name: 'database',
     get hosts() {

@@ -12,6 +12,8 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   code: number;
+  /** The connection dropped before the command reported how it ended: its outcome is unknown. */
+  lost?: true;
 }
 
 export interface HoldResult extends RunResult {

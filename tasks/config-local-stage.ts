@@ -163,7 +163,7 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
       const file = changed.find((c) => c.step === 'config_local.py') as WebChange | undefined;
       if (file) {
         const r = await conn.run(webApplyScript(file, facts, runId), { ...(becomeUser ? { becomeUser } : {}) });
-        if (await connectionLost(conn, r.code)) {
+        if (r.lost) {
           // Not recorded: whether the rename happened is unknown, and a re-run reads the file afresh.
           throw new UnreachableError(conn.host, 'config_local.py', `the SSH connection dropped while ${file.target} was being replaced: it holds either its old or its new content, never a mix (the new file is put in place by one rename)`,
             'run deploy again once the host is reachable');
@@ -180,7 +180,7 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
       if (file && w.webRestart && changed.some((c) => c.step === 'restart web app')) {
         // The operator's own command, run as given (as root when become is on).
         const r = await conn.run(w.webRestart, { ...(becomeUser ? { becomeUser } : {}) });
-        if (await connectionLost(conn, r.code)) {
+        if (r.lost) {
           throw new UnreachableError(conn.host, 'restart web app', 'the SSH connection dropped while pem_web_restart ran: whether the web app restarted is unknown',
             'config_local.py was updated; check the web app and restart it by hand (a re-run does not restart it: the file is already right)');
         }
@@ -193,22 +193,4 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
       }
     },
   };
-}
-
-/**
- * Did the SSH connection drop under a command? ssh2 gives such a command no exit status (we see
- * 255, which a script may also return), so ask the connection to run `exit 0`: a dropped one
- * cannot. The host is then unreachable, not failed: its state is unknown, not wrong.
- */
-export async function connectionLost(conn: Connection, code: number): Promise<boolean> {
-  if (code !== 255) return false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    const probe = await Promise.race([conn.run('exit 0'), new Promise<undefined>((done) => { timer = setTimeout(() => done(undefined), 5000); })]);
-    return probe?.code !== 0;
-  } catch {
-    return true;
-  } finally {
-    clearTimeout(timer);
-  }
 }

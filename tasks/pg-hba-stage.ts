@@ -8,7 +8,6 @@ import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
 import { HostError, UnreachableError } from '../src/errors.ts';
 import type { HostPlan } from '../src/runner.ts';
 import { findPsql, psqlCommand, sha256, type BackendFacts } from './backend-facts.ts';
-import { connectionLost } from './config-local-stage.ts';
 import { HbaParseError } from './pg-hba/parse.ts';
 import { describeHbaChange, desiredHbaRules, planHbaRules, type HbaRulesPlan } from './pg-hba/plan.ts';
 import type { BackendSettings } from './settings.ts';
@@ -104,7 +103,7 @@ export function hbaHostPlan(conn: Connection, backend: BackendSettings, change: 
     changes: [change],
     async apply(_changed, record) {
       const result = await conn.run(hbaApplyScript(change, backend, runId), { becomeUser: backend.pgOsUser });
-      if (await connectionLost(conn, result.code)) {
+      if (result.lost) {
         throw new UnreachableError(conn.host, 'pg_hba.conf rule', `the SSH connection dropped while ${change.hbaFile} was being updated: it holds either its old or its new content (one rename), and the server may not have reloaded it`,
           'run deploy again once the host is reachable');
       }

@@ -251,12 +251,16 @@ class SshConnection implements Connection {
             }
           }
         });
-        channel.on('close', (code: number | null) => {
+        // ssh2 closes a channel with no exit status at all (undefined, not null as for a signal)
+        // only when the connection itself went away: the command's outcome is then unknown.
+        channel.on('close', (code: number | null | undefined) => {
           if (settled) return;
           settled = true;
+          const lost = code === undefined;
           const status = code ?? 255;
-          const stderr = become && status !== 0 ? this.sudoMessage(errText, refused, options.becomeUser!) : errText;
-          resolve({ result: { stdout: Buffer.concat(out).toString('utf8'), stderr, code: status }, release: async () => {} });
+          const stderr = lost ? `${errText}the SSH connection dropped before the command finished\n`
+            : become && status !== 0 ? this.sudoMessage(errText, refused, options.becomeUser!) : errText;
+          resolve({ result: { stdout: Buffer.concat(out).toString('utf8'), stderr, code: status, ...(lost ? { lost: true } : {}) }, release: async () => {} });
         });
         if (started) sendScript();
       });

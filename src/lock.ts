@@ -38,7 +38,8 @@ export function lockedScript(runId: string, body: string): string {
     body,
     `) 2>&1 >&3 )`,
     'status=$?',
-    `printf '\\n${STDERR} %s\\n${STATUS} %s\\n${HELD}\\n' "$(printf '%s' "$err" | base64 -w0)" "$status"`,
+    `b64=; [ -z "$err" ] || b64=$(printf '%s' "$err" | base64 -w0)`,
+    `printf '\\n${STDERR} %s\\n${STATUS} %s\\n${HELD}\\n' "$b64" "$status"`,
     'exec 3>&-',
     'exec cat >/dev/null',
   ].join('\n');

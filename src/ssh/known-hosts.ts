@@ -72,6 +72,9 @@ function hostsFieldMatches(field: string, name: string): boolean {
 }
 
 function globMatch(pattern: string, text: string): boolean {
+  // Most entries are plain names: compare them as strings (a known_hosts of many hosts is read
+  // for every connection).
+  if (!pattern.includes('*') && !pattern.includes('?')) return pattern === text;
   // `[` and `]` are literal here: they bracket `[host]:port`, they are no character class.
   const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
   return re.test(text);

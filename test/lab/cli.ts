@@ -1,7 +1,8 @@
 // `npm run lab:up` / `npm run lab:down`: start or remove a lab from the command line (the
 // README demo runs against it). `up` first removes whatever an earlier run of that name left.
 import { Command, InvalidArgumentError } from 'commander';
-import { startLab, stopLab, type LabOptions } from './lab.ts';
+import { join } from 'node:path';
+import { labsRoot, startLab, stopLab, type LabOptions } from './lab.ts';
 
 const int = (v: string): number => {
   const n = Number(v);
@@ -9,7 +10,7 @@ const int = (v: string): number => {
   return n;
 };
 
-function labOptions(o: { name?: string; subnet?: string; bridge?: string; web?: number; dir?: string; standby?: boolean }): LabOptions {
+function labOptions(o: { name?: string; subnet?: string; bridge?: string; web?: number; dir?: string; standby?: boolean; edb?: boolean }): LabOptions {
   return {
     ...(o.name ? { name: o.name } : {}),
     ...(o.subnet ? { subnet: o.subnet } : {}),
@@ -17,6 +18,7 @@ function labOptions(o: { name?: string; subnet?: string; bridge?: string; web?: 
     ...(o.web !== undefined ? { webHosts: o.web } : {}),
     ...(o.dir ? { dir: o.dir } : {}),
     ...(o.standby === false ? { standby: false } : {}),
+    ...(o.edb ? { edb: true } : {}),
   };
 }
 
@@ -28,8 +30,9 @@ program
   .option('--subnet <cidr>', 'IPv4 subnet of the lab bridge', '10.231.0.0/24')
   .option('--bridge <name>', 'bridge interface name (default <name>br0)')
   .option('--web <n>', 'number of web hosts (1-200)', int)
-  .option('--dir <path>', 'lab directory (default <repo>/.lab/<name>)')
+  .option('--dir <path>', 'lab directory (default <repo>/.lab/<name>, or /var/tmp/pem-settings-lab/<name> for a checkout under /tmp)')
   .option('--no-standby', 'no streaming standby backend')
+  .option('--edb', 'backends like EDB Postgres Advanced Server: OS user enterprisedb, port 5444, binaries in /usr/edb/as15/bin, no psql on PATH')
   .action(async (o) => {
     const started = Date.now();
     const lab = await startLab({ ...labOptions(o), log: (l) => console.log(l) });
@@ -53,11 +56,17 @@ program
   .description('remove a lab: processes, namespaces, links, bridge and its directory')
   .option('--name <name>', 'lab name', 'pl')
   .option('--bridge <name>', 'bridge interface name, if not the recorded one')
-  .option('--dir <path>', 'lab directory (default <repo>/.lab/<name>)')
+  .option('--dir <path>', 'lab directory (default <repo>/.lab/<name>, or /var/tmp/pem-settings-lab/<name> for a checkout under /tmp)')
   .action(async (o) => {
     await stopLab(labOptions(o));
     console.log(`lab ${o.name} removed`);
   });
+
+program
+  .command('path')
+  .description('print the directory of a lab (its inventory.ini and known_hosts are there)')
+  .option('--name <name>', 'lab name', 'pl')
+  .action((o) => console.log(join(labsRoot(), o.name)));
 
 try {
   await program.parseAsync(process.argv);

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 export CI=${CI:-}
 lab=demo
 npx tsx test/lab/cli.ts up --name "$lab" --subnet 10.231.200.0/24
-inv=.lab/$lab/inventory.ini
+inv=$(npx tsx test/lab/cli.ts path --name "$lab")/inventory.ini
 # The role's password comes from the environment or a .env file beside the inventory, never the inventory.
 export PEM_SETTINGS_PASSWORD=${PEM_SETTINGS_PASSWORD:-"demo-Passw0rd/with:odd@chars"}
 pem() { echo; echo "\$ pem-settings $*"; ./bin/pem-settings.js "$@"; }

@@ -37,6 +37,8 @@ export interface LayoutInput {
   /** 1-based position among the web hosts: picks the starting config_local.py. */
   webIndex?: number;
   etcHosts: string;
+  /** More (machine path, host path) bind mounts for backends (the EDB flavour's binaries). */
+  extraBackendMounts?: [string, string][];
 }
 
 async function own(path: string, owner: Owner | undefined): Promise<void> {
@@ -94,7 +96,7 @@ export async function layOutHost(i: LayoutInput): Promise<HostLayout> {
     await chmod(layout.pgRun, 0o2775); // as Debian's /var/run/postgresql
     await mkdir(layout.pgLog, { mode: 0o755 });
     for (const p of [layout.pgData, layout.pgRun, layout.pgLog]) await own(p, i.pgOwner);
-    layout.mounts.push([layout.pgRun, HOST_PATHS.pgRun], [layout.pgData, i.pgDataPath]);
+    layout.mounts.push([layout.pgRun, HOST_PATHS.pgRun], [layout.pgData, i.pgDataPath], ...(i.extraBackendMounts ?? []));
   }
   return layout;
 }

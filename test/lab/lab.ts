@@ -11,7 +11,7 @@ import { createNetwork, destroyNetwork, inHost, startAnchor, waitGone } from './
 import { planLab, validateLabName, type LabPlan, type PlannedHost } from './plan.ts';
 import { setUpPrimary, setUpStandby, stopBackend, type Backend, type PgSetup } from './postgres.ts';
 import { alive, mapLimit, must, run, waitFor, type RunResult } from './sh.ts';
-import { LAB_USER, ensureLabUser, ensureMachineDirs, ensurePackages, ensureSudoers, findPgBin, sshdPath, userIds } from './system.ts';
+import { LAB_USER, ensureLabUser, ensureMachineDirs, ensureOsUser, ensurePackages, ensureSudoers, findPgBin, sshdPath, userIds } from './system.ts';
 
 export interface LabOptions {
   /** Short prefix of every namespace and interface name (default 'pl'). */
@@ -19,8 +19,14 @@ export interface LabOptions {
   subnet?: string; // default '10.231.0.0/24'
   bridge?: string; // default `${name}br0`
   webHosts?: number; // default 3, up to 200
-  dir?: string; // default <repo>/.lab/<name>
+  dir?: string; // default <labs root>/<name>: see labsRoot()
   standby?: boolean; // default true
+  /**
+   * Backends like EDB Postgres Advanced Server: the cluster belongs to OS user `enterprisedb`,
+   * listens on 5444, and its binaries live in /usr/edb/as15/bin with no `psql` on PATH. The
+   * inventory then sets only pg_os_user and pg_port, as an operator's would. Root labs only.
+   */
+  edb?: boolean;
   /** Progress lines (the CLI prints them; tests leave them out). */
   log?: (line: string) => void;
 }
@@ -69,13 +75,23 @@ interface LabState {
 }
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Where labs keep their files: <repo>/.lab, unless the checkout is under /tmp — every lab host
+ * mounts a /tmp of its own over it, and would lose sight of its own sshd_config, keys and logs —
+ * then /var/tmp/pem-settings-lab. PEM_SETTINGS_LAB_ROOT overrides both.
+ */
+export function labsRoot(): string {
+  return process.env['PEM_SETTINGS_LAB_ROOT'] ?? (REPO.startsWith('/tmp/') ? '/var/tmp/pem-settings-lab' : join(REPO, '.lab'));
+}
 const PLAIN_SSH_PORT = 22022;
 const PLAIN_PG_PORT = 15432;
+const EDB = { osUser: 'enterprisedb', port: 5444, home: '/usr/edb/as15' } as const;
 
 function resolveOpts(opts: LabOptions): { name: string; dir: string } {
   const name = opts.name ?? 'pl';
   validateLabName(name);
-  return { name, dir: opts.dir ?? join(REPO, '.lab', name) };
+  return { name, dir: opts.dir ?? join(labsRoot(), name) };
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;
@@ -107,19 +123,22 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   let plan = planLab({ name, subnet: opts.subnet ?? '10.231.0.0/24', bridge: opts.bridge, webHosts: opts.webHosts ?? 3, standby: opts.standby ?? true });
   if (!root) plan = toLoopback(plan);
   try {
-    return await build(plan, dir, root, pg, pgDataPath, log);
+    if (opts.edb && !root) throw new Error('lab: the EDB flavour needs root (mount namespaces)');
+    return await build(plan, dir, root, pg, pgDataPath, log, Boolean(opts.edb));
   } catch (e) {
     if (!process.env.LAB_KEEP) await stopLab(opts).catch(() => {});
     throw e;
   }
 }
 
-async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: string }, pgDataPath: string, log: (s: string) => void): Promise<Lab> {
+async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: string }, pgDataPath: string, log: (s: string) => void, edb: boolean): Promise<Lab> {
   const me = userInfo().username;
   const sshUser = root ? LAB_USER : me;
-  const osUser = root ? 'postgres' : me;
+  const osUser = !root ? me : edb ? EDB.osUser : 'postgres';
+  const pgPort = !root ? PLAIN_PG_PORT : edb ? EDB.port : 5432;
   if (root) {
-    await ensureMachineDirs([HOST_PATHS.pemWeb, pgDataPath]);
+    await ensureMachineDirs([HOST_PATHS.pemWeb, pgDataPath, ...(edb ? [EDB.home] : [])]);
+    if (edb) await ensureOsUser(EDB.osUser, '/var/lib/edb');
     await ensureLabUser();
     await ensureSudoers();
   }
@@ -140,7 +159,9 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
   const webIndex = (h: PlannedHost): number => Number(h.name.slice('web-'.length));
   log(`lab ${plan.name}: laying out ${plan.hosts.length} hosts in ${dir}`);
   const layouts = await mapLimit(plan.hosts, 8, (host) =>
-    layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts }));
+    layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts,
+      // EDB flavour: the server's own tree at /usr/edb/as15, and psql hidden from PATH.
+      ...(edb ? { extraBackendMounts: [[pg.bin.replace(/\/bin$/, ''), EDB.home], ['/dev/null', '/usr/bin/psql']] as [string, string][] } : {}) }));
 
   const state: LabState = { name: plan.name, mode: root ? 'root' : 'plain', bridge: plan.bridge, webSubnet: plan.webSubnet, sshUser, pgBin: pg.bin, osUser,
     hosts: plan.hosts.map((h, i) => ({ name: h.name, role: h.role, address: h.address, sshPort, ...(root ? { netns: h.netns } : {}), layout: layouts[i] as HostLayout })) };
@@ -161,14 +182,14 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
   await mapLimit(state.hosts, 16, (h) => lab.startSshd(h.name));
   await saveState();
 
-  const setup: PgSetup = { bin: pg.bin, osUser, owner: pgOwner ?? { uid: -1, gid: -1 }, certFile: caCertPath, keyFile };
+  const setup: PgSetup = { bin: edb ? `${EDB.home}/bin` : pg.bin, osUser, owner: pgOwner ?? { uid: -1, gid: -1 }, certFile: caCertPath, keyFile };
   const backend = (h: LabState['hosts'][number]): Backend => ({
     host: plan.hosts.find((p) => p.name === h.name)!,
     exec: (argv, o) => lab.exec(h.name, argv, o),
     dataDir: root ? pgDataPath : h.layout.pgData!,
     machineDataDir: h.layout.pgData!,
     socketDir: root ? HOST_PATHS.pgRun : h.layout.pgRun!,
-    port: root ? 5432 : PLAIN_PG_PORT,
+    port: pgPort,
     logFile: join(h.layout.pgLog!, 'postgresql.log'),
   });
   const primary = backend(state.hosts.find((h) => h.role === 'primary')!);
@@ -192,6 +213,7 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
       ansible_become: root ? 'true' : 'false',
       pem_web_subnet: plan.webSubnet,
       ...(root ? {} : { pg_os_user: osUser, pg_port: String(PLAIN_PG_PORT), pg_bin_dir: pg.bin }),
+      ...(edb ? { pg_os_user: EDB.osUser, pg_port: String(EDB.port) } : {}),
     },
   }));
   return lab;

@@ -66,6 +66,13 @@ export async function ensureLabUser(): Promise<boolean> {
   return created;
 }
 
+/** A system user that owns a Postgres cluster (the EDB flavour's `enterprisedb`); kept at teardown like the lab user. */
+export async function ensureOsUser(name: string, home: string): Promise<void> {
+  if (await userIds(name)) return;
+  const r = await run('useradd', ['--system', '--user-group', '-d', home, '-s', '/bin/bash', '-c', 'pem-settings lab cluster owner', name]);
+  if (r.code !== 0 && !(await userIds(name))) throw new Error(`lab: useradd ${name} failed: ${r.stderr.trim()}`);
+}
+
 /** Passwordless sudo for the lab user, validated with visudo before it is put in place. */
 export async function ensureSudoers(): Promise<void> {
   const want = `# pem-settings lab: the lab's SSH user becomes root and postgres without a password\n${LAB_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n`;

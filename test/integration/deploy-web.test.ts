@@ -2,20 +2,20 @@
 // host, proved by the web app's own parser and a real connection from each web host.
 import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, hostFile, NASTY_PASSWORD, recapLine } from './helpers.ts';
+import { cli, hostFile, NASTY_PASSWORD, recapLine, webappConsumer } from './helpers.ts';
 
-const CONSUMER = fileURLToPath(new URL('../../../shared/webapp-consumer/consumer.py', import.meta.url));
 const FILE = '/usr/edb/pem/web/config_local.py';
 const WEBS = ['web-1', 'web-2', 'web-3'];
 const env = { PEM_SETTINGS_PASSWORD: NASTY_PASSWORD };
 let lab: Lab;
+let CONSUMER: string;
 let inventory: string;
 const original = new Map<string, Buffer | undefined>();
 
 test.before(async () => {
   lab = await startLab({ name: 'dep10', subnet: '10.231.11.0/24' });
+  CONSUMER = (await webappConsumer(lab)).consumer;
   for (const h of WEBS) original.set(h, await hostFile(lab, h, FILE).catch(() => undefined));
   // The standby is listed first: the URI must still reach the primary (target_session_attrs).
   // Each web host counts its restarts in its own /tmp.

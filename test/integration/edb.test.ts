@@ -2,17 +2,17 @@
 // listens on 5444, and keeps psql in /usr/edb/as15/bin, off PATH. The inventory sets only
 // pg_os_user and pg_port; deploy must find psql by itself and the web app must reach 5444.
 import test from 'ava';
-import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, hostFile, NASTY_PASSWORD, recapLine } from './helpers.ts';
+import { cli, hostFile, NASTY_PASSWORD, recapLine, webappConsumer } from './helpers.ts';
 
-const CONSUMER = fileURLToPath(new URL('../../../shared/webapp-consumer/consumer.py', import.meta.url));
 const FILE = '/usr/edb/pem/web/config_local.py';
 const env = { PEM_SETTINGS_PASSWORD: NASTY_PASSWORD };
 let lab: Lab;
+let CONSUMER: string;
 
 test.before(async () => {
   lab = await startLab({ name: 'edb13', subnet: '10.231.13.0/24', edb: true });
+  CONSUMER = (await webappConsumer(lab)).consumer;
 });
 test.after.always(async () => {
   await lab?.stop();

@@ -1,7 +1,8 @@
 // Shared by the integration tests: run the real CLI as a child process, query the lab's
 // Postgres as the cluster's superuser, read files as a host sees them.
 
-import { readFile } from 'node:fs/promises';
+import { cp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.ts';
 import { run, type RunResult } from '../lab/sh.ts';
@@ -40,4 +41,16 @@ export function hostFile(lab: Lab, host: string, path: string): Promise<Buffer> 
 
 export function recapLine(stdout: string, host: string): string {
   return stdout.split('\n').find((l) => l.startsWith(host + ' ') && l.includes('changed=')) ?? '';
+}
+
+const SHARED_CONSUMER = fileURLToPath(new URL('../../../shared/webapp-consumer', import.meta.url));
+
+/**
+ * The web app's own parser (shared/webapp-consumer), copied into the lab's directory so that lab
+ * hosts can run it: a checkout under /tmp is hidden inside hosts, which mount a /tmp of their own.
+ */
+export async function webappConsumer(lab: Lab): Promise<{ consumer: string; vendor: string }> {
+  const dir = join(lab.dir, 'webapp-consumer');
+  await cp(SHARED_CONSUMER, dir, { recursive: true, force: false, errorOnExist: false });
+  return { consumer: join(dir, 'consumer.py'), vendor: join(dir, 'vendor') };
 }

@@ -2,20 +2,20 @@
 import test from 'ava';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, connectFrom, hostFile, NASTY_PASSWORD, recapLine, sql } from './helpers.ts';
+import { cli, connectFrom, hostFile, NASTY_PASSWORD, recapLine, sql, webappConsumer } from './helpers.ts';
 
-const CONSUMER = fileURLToPath(new URL('../../../shared/webapp-consumer/consumer.py', import.meta.url));
 const FILE = '/usr/edb/pem/web/config_local.py';
 const HBA = '/var/lib/postgresql/15/main/pg_hba.conf';
 const WEBS = ['web-1', 'web-2', 'web-3'];
 const BACKENDS = ['pg-primary', 'pg-standby'];
 const env = { PEM_SETTINGS_PASSWORD: NASTY_PASSWORD };
 let lab: Lab;
+let CONSUMER: string;
 
 test.before(async () => {
   lab = await startLab({ name: 'rb5', subnet: '10.231.12.0/24' });
+  CONSUMER = (await webappConsumer(lab)).consumer;
 });
 test.after.always(async () => {
   await lab?.stop();

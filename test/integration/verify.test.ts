@@ -3,15 +3,13 @@
 // verify runs in this process through the command function (the CLI wiring is the lead's).
 import test from 'ava';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, hostFile, NASTY_PASSWORD, recapLine, sql } from './helpers.ts';
+import { cli, hostFile, NASTY_PASSWORD, recapLine, sql, webappConsumer } from './helpers.ts';
 import { registerVerify } from '../../src/commands/verify.ts';
 import { pythonStringLiteral, readConfigValue, setConfigValue } from '../../tasks/config-local/edit.ts';
 import { percentEncode, settingsUri } from '../../tasks/config-local/uri.ts';
 
-const VENDOR = fileURLToPath(new URL('../../../shared/webapp-consumer/vendor', import.meta.url));
 const FILE = '/usr/edb/pem/web/config_local.py';
 const HBA = '/var/lib/postgresql/15/main/pg_hba.conf';
 const WEBS = ['web-1', 'web-2', 'web-3'];
@@ -28,7 +26,8 @@ test.before(async () => {
   standby = `${lab.host('pg-standby').address}:5432`;
   // The web app's Python: Debian's python3 (python3-psycopg) with the pinned SQLAlchemy 2.0.52.
   const python = `${lab.dir}/web-python`;
-  await writeFile(python, `#!/bin/sh\nPYTHONPATH='${VENDOR}' exec /usr/bin/python3 "$@"\n`);
+  const { vendor } = await webappConsumer(lab);
+  await writeFile(python, `#!/bin/sh\nPYTHONPATH='${vendor}' exec /usr/bin/python3 "$@"\n`);
   await chmod(python, 0o755);
   inventory = `${lab.dir}/verify.ini`;
   await writeFile(inventory, (await readFile(lab.inventoryPath, 'utf8')) + `\n[webhosts:vars]\npem_web_python=${python}\npem_web_user=www-data\n`);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,7 @@ import { UsageError } from '../../src/errors.ts';
 import { pythonStringLiteral } from '../../tasks/config-local/edit.ts';
 import { maskUri, maskUrisInText, percentEncode, settingsUri, type UriForm, type UriInput } from '../../tasks/config-local/uri.ts';
 
-const CONSUMER = '/work/shared/webapp-consumer/consumer.py';
+const CONSUMER = fileURLToPath(new URL('../../../shared/webapp-consumer/consumer.py', import.meta.url));
 const DB = 'pem_user_settings';
 const USER = 'pem_user_settings';
 const PRINTABLE = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).join('');

@@ -87,6 +87,11 @@ test.serial('first deploy creates the database, grants and the pg_hba rule on bo
     t.false(await sql(lab, 'pg-primary', `SELECT has_database_privilege('pem_user_settings', '${db}', 'CONNECT')`) === 't', db);
   }
   t.is(await sql(lab, 'pg-primary', `SELECT has_database_privilege('pem_admin1', 'pem', 'CONNECT')`), 't');
+  // …and really connects: a PEM user (member of pem_user) logs in to pem from a web host.
+  await sql(lab, 'pg-primary', `ALTER ROLE pem_admin1 PASSWORD 'pem-admin-password-1'`);
+  const pemUser = await connectFrom(lab, 'web-1', `host=${lab.host('pg-primary').address} dbname=pem user=pem_admin1 sslmode=require`, 'pem-admin-password-1', 'SELECT current_database()');
+  t.is(pemUser.code, 0, pemUser.stderr);
+  t.is(pemUser.stdout.trim(), 'pem');
   t.is(await sql(lab, 'pg-primary', `SELECT has_database_privilege('pem_agent', 'pem', 'CONNECT')`), 't');
 
   // The password appears in no output and not in the server log (the verifier may).

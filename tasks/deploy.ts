@@ -85,15 +85,12 @@ export function deployStages(ctx: DeployContext): Stage[] {
   const primary = () => primaryOf(new Map(selectedBackends.filter((h) => facts.has(h)).map((h) => [h, facts.get(h)!])));
   const databaseStage: Stage = {
     name: 'database',
+    // The facts stage has made sure there is at most one primary; none selected: nothing to do.
     get hosts() {
-      const p = primary();
-      if (p.primary) return [p.primary];
-      // Several primaries: fail each of them clearly. None selected: nothing to do here.
-      return [...facts].filter(([, f]) => !f.inRecovery).length > 1 ? selectedBackends.filter((h) => facts.has(h)) : [];
+      const p = primary().primary;
+      return p ? [p] : [];
     },
     async plan(host) {
-      const p = primary();
-      if (p.problem) throw new HostError(host, 'primary', p.problem, 'list exactly one primary and its standbys in [backends]');
       const conn = await connections.get(host);
       const backend = backends.get(host)!;
       return databaseHostPlan(conn, backend, planDatabaseStage(host, facts.get(host)!, { ...target, password: ctx.secrets.password }));

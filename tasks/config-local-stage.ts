@@ -98,14 +98,19 @@ export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri:
   }
   const warnings = [...uri.notes];
   if (result.untouched.length) warnings.push(`${URI_VARIABLE} is also assigned inside a block or with += at line ${result.untouched.join(', ')}; left as is`);
+  // Owner and mode are kept, except that the file holds a password: others never read it.
+  const oldMode = facts.exists ? parseInt(facts.mode!, 8) : undefined;
+  const mode = oldMode === undefined ? 0o640 : oldMode & ~0o007;
+  const modeChanged = oldMode !== undefined && mode !== oldMode;
   const where = facts.exists ? (result.changed ? `set at line ${result.line}` : `already set at line ${result.line}`) : 'new file';
   const change: WebChange = {
-    host, stage: 'web', step: 'config_local.py', target: w.configLocal, changed: result.changed,
+    host, stage: 'web', step: 'config_local.py', target: w.configLocal, changed: result.changed || modeChanged,
     summary: `${URI_VARIABLE} ${where} (${uri.form === 'single' ? 'one host' : uri.form === 'multi-same-port' ? 'several hosts, read-write target' : 'several hosts on several ports, read-write target'})` +
-      (result.disabled.length ? `; duplicate assignment(s) at line ${result.disabled.join(', ')} commented out` : ''),
+      (result.disabled.length ? `; duplicate assignment(s) at line ${result.disabled.join(', ')} commented out` : '') +
+      (modeChanged ? `; mode ${oldMode!.toString(8).padStart(4, '0')} -> ${mode.toString(8).padStart(4, '0')}: others could read the password` : ''),
     ...(warnings.length ? { warnings } : {}),
     ...(result.changed ? { diff: { path: w.configLocal, before: maskUrisInText(facts.text), after: maskUrisInText(result.newText) } } : {}),
-    newText: result.newText, owner, mode: facts.exists ? facts.mode! : '640',
+    newText: result.newText, owner, mode: mode.toString(8),
   };
   const changes: Change[] = [change];
   if (w.webRestart) {
@@ -139,7 +144,8 @@ export function webApplyScript(c: WebChange, facts: WebFacts, runId: string): st
     facts.exists ? `backup=${shellQuote(backupPath(c.target, runId))}` : 'backup=',
     'trap \'[ -z "$tmp" ] || rm -f "$tmp"; [ -z "$backup" ] || rm -f "$backup"\' EXIT',
     'trap \'exit 129\' HUP PIPE TERM',
-    facts.exists ? 'cp -p "$f" "$backup" || { echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit 11; }' : '',
+    // The backup may hold the old password: like the file, it is never readable by others.
+    facts.exists ? 'cp -p "$f" "$backup" && chmod o-rwx "$backup" || { echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit 11; }' : '',
     'tmp=$(mktemp "${f%/*}/.config_local.pem-settings.XXXXXX") || { tmp=; echo "cannot create a temporary file beside $f (disk full or read-only?); nothing was changed" >&2; exit 12; }',
     `base64 -d > "$tmp" ${content.open} || { echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit 12; }`,
     content.body.trimEnd(),

@@ -116,3 +116,19 @@ test.serial('a config_local.py that is not valid Python is refused and left unto
   t.regex(r.stdout, /web-1: config_local.py: failed - \/usr\/edb\/pem\/web\/config_local.py is not valid Python \(line 2/);
   t.is((await hostFile(lab, 'web-1', FILE)).toString(), broken);
 });
+
+test.serial('a world-readable config_local.py gets the URI without the world: mode 0644 -> 0640, owner kept', async (t) => {
+  await lab.exec('web-2', ['chmod', '0644', FILE]);
+  const check = await cli(['deploy', '-i', inventory, '--limit', 'web-2', '--check'], env);
+  t.regex(check.stdout, /web-2: config_local.py: changed - .*mode 0644 -> 0640: others could read the password/);
+  t.is((await lab.exec('web-2', ['stat', '-c', '%a', FILE])).stdout.trim(), '644', '--check changed nothing');
+  const before = await hostFile(lab, 'web-2', FILE);
+  const r = await cli(['deploy', '-i', inventory, '--limit', 'web-2'], env);
+  t.is(r.code, 0, r.stdout);
+  t.is((await lab.exec('web-2', ['stat', '-c', '%a %U %G', FILE])).stdout.trim(), '640 root www-data');
+  t.deepEqual(await hostFile(lab, 'web-2', FILE), before, 'the bytes are the same');
+  const backups = await lab.exec('web-2', ['sh', '-c', `stat -c '%a' ${FILE}.pem-settings-*.bak`]);
+  t.notRegex(backups.stdout, /[1-7]$/m, 'no backup is readable by others');
+  const again = await cli(['deploy', '-i', inventory, '--limit', 'web-2'], env);
+  t.regex(recapLine(again.stdout, 'web-2'), /changed=0 /);
+});

@@ -116,7 +116,7 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
     });
   } finally {
     process.off('SIGINT', onSigint);
-    await ui?.done;
+    await ui?.finish();
     stats = { elapsedMs: Math.round(performance.now() - t0), hosts: await connections.statsByHost() };
     await connections.closeAll();
   }

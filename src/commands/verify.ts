@@ -67,7 +67,7 @@ export async function verifyCommand(opts: VerifyOptions, io: Io): Promise<number
     if (!opts.json) out(`pem-settings verify (changes nothing) run ${runId}\n`);
     recaps = await runChecks(stages, { forks, onEvent });
   } finally {
-    await ui?.done;
+    await ui?.finish();
     await connections.closeAll();
   }
   const failed = [...recaps].filter(([, r]) => r.failed > 0 || r.unreachable).map(([h]) => h);

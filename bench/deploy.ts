@@ -52,8 +52,11 @@ function runCli(args: string[]): Promise<Timed> {
   });
 }
 
-/** The floor: connect, run `true`, disconnect, on every web host at once — what any SSH tool pays. */
-async function floor(lab: Lab): Promise<number> {
+/**
+ * The floor: connect, run `true`, disconnect, on every web host at once — what any SSH tool pays.
+ * With `become`, `true` runs through sudo as the tool's web steps do: what sudo alone adds.
+ */
+async function floor(lab: Lab, become = false): Promise<number> {
   const inv = loadInventory(lab.inventoryPath);
   const hosts = resolveAll(inv).filter((h) => h.groups.includes('webhosts'));
   const problems: Error[] = [];
@@ -61,7 +64,7 @@ async function floor(lab: Lab): Promise<number> {
   const started = performance.now();
   await Promise.all(targets.map(async (t) => {
     const conn = await connect(t);
-    const r = await conn.run('true');
+    const r = await conn.run('true', become ? { becomeUser: 'root' } : {});
     if (r.code !== 0) throw new Error(`true failed on ${t.name}`);
     await conn.close();
   }));
@@ -90,10 +93,11 @@ async function benchSize(web: number, runs: number): Promise<SizeResult> {
   const lab = await startLab({ name: 'bn', subnet: '10.233.0.0/22', webHosts: web });
   const labStartMs = performance.now() - t0;
   const inv = lab.inventoryPath;
-  const samples: Record<string, Timed[]> = { floor: [], startup: [], 'deploy (first run)': [], 'deploy (no-op)': [], 'deploy --check': [], verify: [], rollback: [] };
+  const samples: Record<string, Timed[]> = { floor: [], 'floor with sudo': [], startup: [], 'deploy (first run)': [], 'deploy (no-op)': [], 'deploy --check': [], verify: [], rollback: [] };
   try {
     for (let i = 0; i < runs; i++) {
       samples['floor']!.push({ ms: await floor(lab), code: 0 });
+      samples['floor with sudo']!.push({ ms: await floor(lab, true), code: 0 });
       samples['startup']!.push(await runCli(['hosts', '-i', inv, '--limit', 'web-1', '--json']));
       samples['deploy --check']!.push(await runCli(['deploy', '-i', inv, '--check', '--json']));
       samples['deploy (first run)']!.push(await runCli(['deploy', '-i', inv, '--json']));

@@ -15,6 +15,7 @@ pem hosts -i "$inv"
 pem deploy -i "$inv" --check --diff
 pem deploy -i "$inv"
 pem deploy -i "$inv"
+pem verify -i "$inv"
 echo
 echo "The lab is still up. Try: ./bin/pem-settings.js deploy -i $inv --limit web-2 --check --diff"
 echo "Remove it with: npm run lab:down -- --name $lab"

@@ -3,7 +3,7 @@
 // with the same SSH library and settings. Prints a table per size and writes JSON to bench/results/.
 // A benchmark, not a test: it asserts nothing, it measures.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,6 +139,9 @@ const program = new Command('bench')
   .option('--runs <n>', 'runs per measurement (the median is reported)', '5')
   .parse(process.argv);
 const opts = program.opts<{ web: string; runs: string }>();
+// Measure the tool as installed: `npm ci` builds it; an edited checkout would run through tsx.
+const build = spawnSync('npm', ['run', 'build'], { cwd: REPO, stdio: 'ignore' });
+if (build.status !== 0) throw new Error('npm run build failed');
 const sizes = opts.web.split(',').map(Number);
 const results: SizeResult[] = [];
 for (const web of sizes) {

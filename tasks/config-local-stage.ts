@@ -5,7 +5,7 @@
 // owner and mode, checks it compiles and that the web app's user can read it, then renames it.
 
 import type { Change } from '../src/change.ts';
-import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
+import { heredoc, shellQuote, type Connection, type RunResult } from '../src/connection.ts';
 import { HostError, UnreachableError } from '../src/errors.ts';
 import type { HostPlan } from '../src/runner.ts';
 import { sha256 } from './backend-facts.ts';
@@ -54,6 +54,17 @@ export function webFactsScript(w: WebSettings): string {
     ...(w.webUser ? [`echo ${shellQuote(`#webuser ${w.webUser}`)}`] : []),
     'exit 0',
   ].join('\n');
+}
+
+/** The facts from the script's result, or the host's failure in the operator's words. */
+export function webFactsFrom(host: string, result: RunResult): WebFacts {
+  if (result.code !== 0) throw new HostError(host, 'facts', result.stderr.trim() || `the facts script exited with ${result.code}`);
+  try {
+    return parseWebFacts(result.stdout);
+  } catch (e) {
+    if (e instanceof WebFactsError) throw new HostError(host, 'facts', e.message);
+    throw e;
+  }
 }
 
 export function parseWebFacts(stdout: string): WebFacts {

@@ -3,14 +3,14 @@
 
 import type { Change } from '../src/change.ts';
 import type { Connections } from '../src/connections.ts';
-import { HostError, UsageError } from '../src/errors.ts';
+import { UsageError } from '../src/errors.ts';
 import type { HostPlan, Stage } from '../src/runner.ts';
 import { backendFactsFrom, backendFactsScript, primaryOf, type BackendFacts } from './backend-facts.ts';
 import { databaseHostPlan, planDatabaseStage } from './database-stage.ts';
 import { hbaHostPlan, planHbaStage } from './pg-hba-stage.ts';
-import { parseWebFacts, planWebStage, webFactsScript, webHostPlan, WebFactsError, type WebFacts } from './config-local-stage.ts';
+import { planWebStage, webFactsFrom, webFactsScript, webHostPlan, type WebFacts } from './config-local-stage.ts';
 import { settingsUri, type SettingsUri } from './config-local/uri.ts';
-import type { BackendSettings, JobSettings, Secrets } from './settings.ts';
+import type { BackendSettings, JobSettings, Secrets, WebSettings } from './settings.ts';
 
 export interface DeployContext {
   runId: string;
@@ -55,31 +55,27 @@ export function deployStages(ctx: DeployContext): Stage[] {
         throw new UsageError(`${p.problem}; nothing was changed`);
       }
     },
-    async plan(host): Promise<HostPlan> {
-      const backend = backends.get(host);
-      if (!backend) {
-        const w = webs.get(host)!;
-        const { result: r } = await connections.openWith(host, webFactsScript(w), becomeOpts(ctx, host));
-        if (r.code !== 0) throw new HostError(host, 'facts', r.stderr.trim() || `the facts script exited with ${r.code}`);
-        let f: WebFacts;
-        try {
-          f = parseWebFacts(r.stdout);
-        } catch (e) {
-          if (e instanceof WebFactsError) throw new HostError(host, 'facts', e.message);
-          throw e;
-        }
-        webFacts.set(host, f);
-        return { changes: [info(host, 'facts', 'config_local.py', `${w.configLocal}: ${f.exists ? `present, ${f.owner}:${f.group} mode ${f.mode}` : 'absent'}; web app user ${f.webUser ?? 'unknown'}; python3 ${f.python3 ? 'present' : 'absent'}`)] };
-      }
-      const { conn, result } = await connections.openWith(host, backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
-      const f = backendFactsFrom(host, result,
-        result.stderr.includes('sudo') ? `the SSH user ${conn.user} must be able to run commands as ${backend.pgOsUser} with sudo` : undefined);
-      facts.set(host, f);
-      const change = info(host, 'facts', 'server', `${f.serverVersion.split(' ')[0]} ${f.inRecovery ? 'standby' : 'primary'}, ssl ${f.ssl ? 'on' : 'off'}, hba_file ${f.hbaFile}, psql ${f.psql}`);
-      if (!f.ssl) change.warnings = ['ssl is off on this server: the hostssl rule cannot match until ssl is turned on'];
-      return { changes: [change] };
-    },
+    plan: (host) => (backends.has(host) ? readBackend(host, backends.get(host)!) : readWebHost(host, webs.get(host)!)),
   };
+
+  async function readWebHost(host: string, w: WebSettings): Promise<HostPlan> {
+    const { result } = await connections.openWith(host, webFactsScript(w), becomeOpts(ctx, host));
+    const f = webFactsFrom(host, result);
+    webFacts.set(host, f);
+    const file = f.exists ? `present, ${f.owner}:${f.group} mode ${f.mode}` : 'absent';
+    const user = f.webUser ? `web app user ${f.webUser}` : 'web app user looked for when writing';
+    return { changes: [info(host, 'facts', 'config_local.py', `${w.configLocal}: ${file}; ${user}; python3 ${f.python3 ? 'present' : 'absent'}`)] };
+  }
+
+  async function readBackend(host: string, backend: BackendSettings): Promise<HostPlan> {
+    const { conn, result } = await connections.openWith(host, backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
+    const f = backendFactsFrom(host, result,
+      result.stderr.includes('sudo') ? `the SSH user ${conn.user} must be able to run commands as ${backend.pgOsUser} with sudo` : undefined);
+    facts.set(host, f);
+    const change = info(host, 'facts', 'server', `${f.serverVersion.split(' ')[0]} ${f.inRecovery ? 'standby' : 'primary'}, ssl ${f.ssl ? 'on' : 'off'}, hba_file ${f.hbaFile}, psql ${f.psql}`);
+    if (!f.ssl) change.warnings = ['ssl is off on this server: the hostssl rule cannot match until ssl is turned on'];
+    return { changes: [change] };
+  }
 
   // In inventory order, so that messages name the backends the way the inventory lists them.
   const primary = () => primaryOf(new Map(selectedBackends.filter((h) => facts.has(h)).map((h) => [h, facts.get(h)!])));

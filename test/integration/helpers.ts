@@ -1,7 +1,7 @@
 // Shared by the integration tests: run the real CLI as a child process, query the lab's
 // Postgres as the cluster's superuser, read files as a host sees them.
 
-import { cp, readFile } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.ts';
@@ -53,4 +53,25 @@ export async function webappConsumer(lab: Lab): Promise<{ consumer: string; vend
   const dir = join(lab.dir, 'webapp-consumer');
   await cp(SHARED_CONSUMER, dir, { recursive: true, force: false, errorOnExist: false });
   return { consumer: join(dir, 'consumer.py'), vendor: join(dir, 'vendor') };
+}
+
+/**
+ * A login user whose sudo asks for a password (for PEM_BECOME_PASSWORD tests). /etc is the
+ * machine's, shared by every lab: each test file uses its own user and sudoers file names.
+ */
+export function sudoPasswordUser(user: string, password: string, sudoers: string): { create(): Promise<void>; remove(): Promise<void> } {
+  const remove = async () => {
+    await rm(sudoers, { force: true });
+    await run('userdel', ['-r', user]).catch(() => {});
+  };
+  const create = async () => {
+    await remove();
+    await run('useradd', ['-m', '-s', '/bin/sh', user]);
+    await run('chpasswd', [], { input: `${user}:${password}\n` });
+    const tmp = `${sudoers}.tmp`; // sudo ignores names with a dot: never read half-written
+    await writeFile(tmp, `${user} ALL=(ALL:ALL) ALL\n`, { mode: 0o440 });
+    await run('visudo', ['-cf', tmp]);
+    await run('mv', [tmp, sudoers]);
+  };
+  return { create, remove };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLab, type Lab } from '../lab/lab.ts';
 import type { RunResult } from '../lab/sh.ts';
-import { cli, hostFile, sql } from './helpers.ts';
+import { cli, hostFile, sql, sudoPasswordUser } from './helpers.ts';
 
 const run = promisify(execFile);
 const PASSWORD = 'Zq9!distinct-p@ss "w0rd"/ä';
@@ -58,10 +58,7 @@ function leaks(surface: string, text: string): string[] {
   return FORMS.flatMap((f, i) => (text.includes(f) ? [`${surface}: leak form #${i}`] : []));
 }
 
-async function removePwUser(): Promise<void> {
-  await rm(SUDOERS, { force: true });
-  await run('userdel', ['-r', PW_USER]).catch(() => {});
-}
+const pwUser = sudoPasswordUser(PW_USER, BECOME_PASSWORD, SUDOERS);
 
 /**
  * Runs on a lab host until /tmp/stop-sampler exists: the arguments (ps and /proc/N/cmdline) and
@@ -83,15 +80,7 @@ function startSampler(host: string): Promise<RunResult> {
 
 test.before(async () => {
   lab = await startLab({ name: 'sec51', subnet: '10.231.51.0/24' });
-  await removePwUser();
-  await run('useradd', ['-m', '-s', '/bin/sh', PW_USER]);
-  const chpasswd = run('chpasswd');
-  chpasswd.child.stdin!.end(`${PW_USER}:${BECOME_PASSWORD}\n`);
-  await chpasswd;
-  const tmp = `${SUDOERS}.tmp`; // sudo ignores names with a dot: never read half-written
-  await writeFile(tmp, `${PW_USER} ALL=(ALL:ALL) ALL\n`, { mode: 0o440 });
-  await run('visudo', ['-cf', tmp]);
-  await run('mv', [tmp, SUDOERS]);
+  await pwUser.create();
 
   for (const h of ['pg-primary', 'pg-standby']) {
     await sql(lab, h, "ALTER SYSTEM SET log_statement = 'all'").catch(() => {}); // the standby may refuse: it runs no changes anyway
@@ -116,7 +105,7 @@ test.before(async () => {
 test.after.always(async () => {
   if (lab) for (const h of lab.hosts) await writeFile(lab.hostPath(h.name, '/tmp/stop-sampler'), '').catch(() => {});
   await Promise.allSettled(samplers);
-  await removePwUser();
+  await pwUser.remove();
   await lab?.stop();
 });
 

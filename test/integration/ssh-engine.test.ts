@@ -13,7 +13,7 @@ import { loadInventory, resolveAll } from '../../src/inventory/index.ts';
 import { connect } from '../../src/ssh/connect.ts';
 import { fingerprint } from '../../src/ssh/known-hosts.ts';
 import { hostAccess } from '../../src/targets.ts';
-import { cli, NASTY_PASSWORD } from './helpers.ts';
+import { cli, NASTY_PASSWORD, sudoPasswordUser } from './helpers.ts';
 
 const run = promisify(execFile);
 const env = { PEM_SETTINGS_PASSWORD: NASTY_PASSWORD, PEM_BECOME_PASSWORD: undefined };
@@ -25,26 +25,15 @@ const BECOME_PASSWORD = `s3cret sudo 'pw' ${process.pid}`;
 let lab: Lab;
 let work: string;
 
-async function removeBecomeUser(): Promise<void> {
-  await rm(SUDOERS, { force: true });
-  await run('userdel', ['-r', PW_USER]).catch(() => {});
-}
+const pwUser = sudoPasswordUser(PW_USER, BECOME_PASSWORD, SUDOERS);
 
 test.before(async () => {
   lab = await startLab({ name: 'sshe20', subnet: '10.231.20.0/24' });
   work = await mkdtemp(join(tmpdir(), 'pem-ssh-engine-'));
-  await removeBecomeUser();
-  await run('useradd', ['-m', '-s', '/bin/sh', PW_USER]);
-  const chpasswd = run('chpasswd');
-  chpasswd.child.stdin!.end(`${PW_USER}:${BECOME_PASSWORD}\n`);
-  await chpasswd;
-  const tmp = `${SUDOERS}.tmp`; // sudo ignores names with a dot: never read half-written
-  await writeFile(tmp, `${PW_USER} ALL=(ALL:ALL) ALL\n`, { mode: 0o440 });
-  await run('visudo', ['-cf', tmp]);
-  await run('mv', [tmp, SUDOERS]);
+  await pwUser.create();
 });
 test.after.always(async () => {
-  await removeBecomeUser();
+  await pwUser.remove();
   await lab?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });

@@ -51,9 +51,9 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
     name: 'facts',
     hosts: ctx.selected.filter((h) => backends.has(h)),
     async check(host, report) {
-      const conn = await ctx.connections.get(host);
       const backend = backends.get(host)!;
-      const result = await conn.run(backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
+      // The run lock and the facts in one round trip, as deploy reads them.
+      const { result } = await ctx.connections.openWith(host, backendFactsScript(backend, target), { becomeUser: backend.pgOsUser });
       const f = backendFactsFrom(host, result);
       report('server', ok(`${f.serverVersion.split(' ')[0]} ${f.inRecovery ? 'standby' : 'primary'}, hba_file ${f.hbaFile}`));
       report('ssl', f.ssl ? ok('ssl = on') : failed('ssl is off: the web hosts\' hostssl rule cannot match (turn ssl on and reload)'));

@@ -3,7 +3,7 @@
 // checksums, catalog changes — and never a secret: only the steps' summaries and records.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './errors.ts';
 import type { HostRecap, StepReport } from './runner.ts';
@@ -29,6 +29,20 @@ export function stateDirFor(inventoryPath: string, override?: string): string {
 
 export function runsDir(stateDir: string): string {
   return join(stateDir, 'runs');
+}
+
+/**
+ * Makes sure run records can be written before anything is changed: a run whose record cannot
+ * be kept could not be rolled back.
+ */
+export function ensureRecordsWritable(stateDir: string): void {
+  const dir = runsDir(stateDir);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`cannot keep run records in ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (choose another place with --state-dir)`);
+  }
 }
 
 export function inventoryChecksum(path: string): string {

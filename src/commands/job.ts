@@ -11,7 +11,7 @@ import { loadInventory, resolveAll, selectHosts, type Inventory, type ResolvedHo
 import { plainReporter } from '../output/plain.ts';
 import { recapJson, renderRecap } from '../output/recap.ts';
 import { treeReporter } from '../output/tree.ts';
-import { buildRunRecord, inventoryChecksum, stateDirFor, writeRunRecord, type RunRecord } from '../records.ts';
+import { buildRunRecord, ensureRecordsWritable, inventoryChecksum, stateDirFor, writeRunRecord, type RunRecord } from '../records.ts';
 import { runStages, type HostRecap, type RunEvent, type Stage } from '../runner.ts';
 import { redact, redactDeep } from '../secrets.ts';
 import { hostAccess, type HostAccess } from '../targets.ts';
@@ -69,7 +69,9 @@ export function prepare(opts: JobOptions, { passwordOptional = false } = {}): Pr
   }
   if (problems.length === 1) throw problems[0]!;
   if (problems.length) throw new ProblemsError(problems);
-  return { inventory, resolved, settings, secrets, hosts, access, forks, stateDir: stateDirFor(opts.inventory, opts.stateDir) };
+  const stateDir = stateDirFor(opts.inventory, opts.stateDir);
+  if (!opts.check) ensureRecordsWritable(stateDir);
+  return { inventory, resolved, settings, secrets, hosts, access, forks, stateDir };
 }
 
 export interface ExecuteOptions {

@@ -39,7 +39,7 @@ export function registerVerify(program: Command, io: Io, setStatus: (code: numbe
 export async function verifyCommand(opts: VerifyOptions, io: Io): Promise<number> {
   // The same validation as deploy and rollback (exit 2, nothing contacted). The password's
   // length policy is deploy's business: verify judges the password that is in place.
-  const { settings, secrets, hosts, access, forks } = prepare({ ...opts, allowWeakPassword: true });
+  const { settings, secrets, hosts, access, forks } = prepare({ ...opts, allowWeakPassword: true, check: true });
   const timeoutMs = Number(opts.connectTimeout) * 1000;
   // The URI deploy would write: all backends whatever the limit (SPEC 2).
   const wanted = desiredUri(settings, secrets.password).uri;

@@ -175,3 +175,20 @@ test('verify and rollback report a bad inventory the same way as deploy', async 
     t.true(r.err.includes(`${r.file}:7: host web1: pem_config_local must be an absolute path`), `${command}: ${r.err}`);
   }
 });
+
+test('a deploy whose run records could not be kept is refused before anything connects', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { main } = await import('../../src/cli.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'pems-state-'));
+  const inventory = join(dir, 'site.ini');
+  writeFileSync(inventory, '[backends]\ndb ansible_host=192.0.2.1 pem_web_subnet=10.0.0.0/24\n[webhosts]\nweb ansible_host=192.0.2.2\n');
+  writeFileSync(join(dir, '.env'), 'PEM_SETTINGS_PASSWORD=long-enough-password\n');
+  writeFileSync(join(dir, 'blocked'), 'a file where the state directory would go');
+  let err = '';
+  const code = await main(['deploy', '-i', inventory, '--state-dir', join(dir, 'blocked')],
+    { stdout: () => {}, stderr: (s) => void (err += s), isTTY: false });
+  t.is(code, 2);
+  t.regex(err, /cannot keep run records in .*blocked\/runs: (ENOTDIR|EEXIST).*--state-dir/);
+});

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { startLab, type Lab } from '../lab/lab.ts';
 import { cli, sql } from './helpers.ts';
 import {
-  HBA, PG_DATA, WEBS, WEB_DIR, hbaFiles, leftovers, parseJson, password, pgCtl, runRecords, stepsOf, webFiles, type JsonRun,
+  HBA, PG_DATA, WEBS, WEB_DIR, hbaFiles, leftovers, namesIn, parseJson, password, pgCtl, runRecords, stepsOf, webFiles, type JsonRun,
 } from './faults-shared.ts';
 
 let lab: Lab;
@@ -63,6 +63,8 @@ test.serial('a pg_hba.conf the new content would make invalid: Postgres\' error,
   t.is(await readFile(path, 'utf8'), broken, 'the file as it was before the run, byte for byte');
   t.is(await sql(lab, 'pg-standby', 'SELECT pg_conf_load_time()'), loaded, 'no reload');
   t.deepEqual(await leftovers(lab, 'pg-standby', PG_DATA), []);
+  const standbyRun = doc.run;
+  t.deepEqual((await namesIn(lab, 'pg-standby', PG_DATA)).filter((n) => n.includes(standbyRun)), [], 'nothing changed, so no backup stays');
   t.true(doc.hosts['pg-primary']!.changed > 0, 'the primary went ahead within the stage');
   for (const h of WEBS) t.deepEqual(stepsOf(doc, h), ['facts/config_local.py ok', 'web/web skipped'], `${h}: the web stage never ran`);
   t.deepEqual(await webFiles(lab), webBefore);

@@ -26,6 +26,19 @@ export class ProblemsError extends Error {
   }
 }
 
+/**
+ * A file we parse (pg_hba.conf, config_local.py) that cannot be read, with the 1-based line.
+ * The message never quotes the line: it may hold a password.
+ */
+export class LineParseError extends Error {
+  constructor(
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`line ${line}: ${reason}`);
+  }
+}
+
 /** A step failed on one host: that host is failed, the run goes on per SPEC 4. Exit 1. */
 export class HostError extends Error {
   override name = 'HostError';

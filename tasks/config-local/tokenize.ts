@@ -5,15 +5,11 @@
 // anything. f-strings are scanned like ordinary strings (Python < 3.12 rules: a nested string
 // inside an f-string's braces may not reuse the outer quote).
 
+import { LineParseError } from '../../src/errors.ts';
+
 /** Python source we cannot tokenize. Carries the 1-based line; never the line's text (secrets). */
-export class ConfigParseError extends Error {
+export class ConfigParseError extends LineParseError {
   override name = 'ConfigParseError';
-  constructor(
-    readonly line: number,
-    readonly reason: string,
-  ) {
-    super(`line ${line}: ${reason}`);
-  }
 }
 
 export type TokenKind =

@@ -3,6 +3,7 @@
 // would not load it either), lenient where Postgres is lenient (unknown methods and options
 // are kept as text: only the fields that decide which record matches are interpreted).
 
+import { LineParseError } from '../../src/errors.ts';
 import ipaddr from 'ipaddr.js';
 import { logicalLines, type HbaToken } from './tokenize.ts';
 
@@ -65,14 +66,8 @@ export interface HbaParseOptions {
 
 /** A record Postgres would reject, with the line it is on. The message never quotes the
  * line itself (options can hold passwords). */
-export class HbaParseError extends Error {
+export class HbaParseError extends LineParseError {
   override name = 'HbaParseError';
-  constructor(
-    readonly line: number,
-    readonly reason: string,
-  ) {
-    super(`line ${line}: ${reason}`);
-  }
 }
 
 const INCLUDE_DIRECTIVES = new Set(['include', 'include_if_exists', 'include_dir']);

@@ -25,7 +25,7 @@ export interface Change {
   summary: string;
   /** Warnings to carry into the recap (e.g. roles that would be locked out). */
   warnings?: string[];
-  /** For --diff: file diffs (masked) or SQL text (masked). */
+  /** For --diff: the file before and after, or the SQL — secrets already masked by the task. */
   diff?: FileDiff;
   sql?: string[];
 }

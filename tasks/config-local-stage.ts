@@ -4,6 +4,7 @@
 // checks the file is still what we read, backs it up, writes a temporary file with the right
 // owner and mode, checks it compiles and that the web app's user can read it, then renames it.
 
+import { backupPath } from './backups.ts';
 import type { Change } from '../src/change.ts';
 import { heredoc, shellQuote, type Connection, type RunResult } from '../src/connection.ts';
 import { HostError, UnreachableError } from '../src/errors.ts';
@@ -131,10 +132,6 @@ export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri:
     });
   }
   return changes;
-}
-
-export function backupPath(file: string, runId: string): string {
-  return `${file}.pem-settings-${runId}.bak`;
 }
 
 export function webApplyScript(c: WebChange, facts: WebFacts, runId: string): string {

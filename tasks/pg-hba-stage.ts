@@ -3,13 +3,14 @@
 // still what we read, keeps a backup, writes atomically with the same owner and mode, validates
 // through pg_hba_file_rules (restoring the backup on error), reloads and confirms the reload.
 
+import { backupPath } from './backups.ts';
 import type { Change } from '../src/change.ts';
 import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
 import { HostError, UnreachableError } from '../src/errors.ts';
 import type { HostPlan } from '../src/runner.ts';
 import { findPsql, psqlCommand, sha256, type BackendFacts } from './backend-facts.ts';
 import { HbaParseError } from './pg-hba/parse.ts';
-import { describeHbaChange, desiredHbaRules, planHbaRules, type HbaRulesPlan } from './pg-hba/plan.ts';
+import { desiredHbaRules, maskHbaSecrets, planHbaRules, type HbaRulesPlan } from './pg-hba/plan.ts';
 import type { BackendSettings } from './settings.ts';
 
 export interface HbaChange extends Change {
@@ -36,17 +37,9 @@ export function planHbaStage(host: string, facts: BackendFacts, backend: Backend
     : `rule already effective at line ${plan.present.join(', ')}`;
   return {
     host, stage: 'pg_hba', step: 'pg_hba.conf rule', target: facts.hbaFile, changed, summary,
-    ...(changed ? { diff: { path: facts.hbaFile, before: facts.hbaText, after: plan.newText } } : {}),
+    ...(changed ? { diff: { path: facts.hbaFile, before: maskHbaSecrets(facts.hbaText), after: maskHbaSecrets(plan.newText) } } : {}),
     plan, hbaFile: facts.hbaFile, beforeSha256: facts.hbaSha256, addedLines,
   };
-}
-
-export function hbaDiffText(c: HbaChange): string {
-  return describeHbaChange(c.diff!.before, c.diff!.after, c.hbaFile);
-}
-
-export function backupPath(file: string, runId: string): string {
-  return `${file}.pem-settings-${runId}.bak`;
 }
 
 /** The write-validate-reload script. Also used by rollback, with the rule removed and no lines to confirm. */

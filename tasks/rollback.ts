@@ -9,8 +9,9 @@ import { stepRecords, type RunRecord } from '../src/records.ts';
 import type { HostPlan, Stage } from '../src/runner.ts';
 import { backendFactsFrom, backendFactsScript, sha256, type BackendFacts } from './backend-facts.ts';
 import type { DbRecord } from './database/plan.ts';
-import { removeRuleLine } from './pg-hba/plan.ts';
-import { backupPath, hbaApplyScript } from './pg-hba-stage.ts';
+import { maskHbaSecrets, removeRuleLine } from './pg-hba/plan.ts';
+import { backupPath } from './backups.ts';
+import { hbaApplyScript } from './pg-hba-stage.ts';
 import { databaseRollbackPlan, planDatabaseRollback } from './rollback/database.ts';
 import { parseWebRollbackFacts, planWebRollback, webRollbackFactsScript, webRollbackPlan, type WebDeployRecord } from './rollback/web.ts';
 import type { BackendSettings, JobSettings } from './settings.ts';
@@ -82,7 +83,7 @@ export function rollbackStages(ctx: RollbackContext): Stage[] {
       const change: Change = {
         host, stage: 'pg_hba', step: 'pg_hba.conf rule', target: r.file, changed: removed.length > 0,
         summary: removed.length ? `remove ${removed.map((l) => `"${l}"`).join(', ')}; reload` : 'the rule the run added is gone already',
-        ...(removed.length ? { diff: { path: r.file, before: f.hbaText, after: text } } : {}),
+        ...(removed.length ? { diff: { path: r.file, before: maskHbaSecrets(f.hbaText), after: maskHbaSecrets(text) } } : {}),
       };
       const conn = await connections.get(host);
       const b = backendOf(backends, host);

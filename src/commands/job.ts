@@ -16,7 +16,6 @@ import { runStages, type HostRecap, type RunEvent, type Stage } from '../runner.
 import { redact, redactDeep } from '../secrets.ts';
 import { hostAccess, type HostAccess } from '../targets.ts';
 import { desiredUri } from '../../tasks/deploy.ts';
-import { maskHbaSecrets } from '../../tasks/pg-hba/plan.ts';
 import { readJobSettings, readSecrets, type JobSettings, type Secrets } from '../../tasks/settings.ts';
 
 export interface JobOptions {
@@ -161,7 +160,8 @@ function renderDiffs(hosts: Map<string, HostRecap>): string {
   const parts: string[] = [];
   for (const [host, r] of hosts) {
     for (const c of r.changes.filter((c) => c.changed)) {
-      if (c.diff) parts.push(`--- ${host}: ${c.step}\n` + createTwoFilesPatch(c.diff.path, c.diff.path, maskHbaSecrets(c.diff.before), maskHbaSecrets(c.diff.after), 'before', 'after'));
+      // Diffs arrive with their secrets masked by the task that knows the file (Change.diff).
+      if (c.diff) parts.push(`--- ${host}: ${c.step}\n` + createTwoFilesPatch(c.diff.path, c.diff.path, c.diff.before, c.diff.after, 'before', 'after'));
       if (c.sql?.length) parts.push(`--- ${host}: ${c.step} (SQL)\n${c.sql.join('\n')}\n`);
     }
   }

@@ -107,3 +107,15 @@ export function stepRecords(record: RunRecord, host: string, stage: string): Map
   const steps = record.hosts[host]?.steps ?? [];
   return new Map(steps.filter((s) => s.stage === stage && s.record).map((s) => [s.step, s.record!]));
 }
+
+/**
+ * The newest run (deploy or rollback) in which `host` ran `step`, with how it went: for a step
+ * whose failure a later run must make up for (a restart that never completed).
+ */
+export function lastRunOfStep(records: RunRecord[], host: string, stage: string, step: string): { record: RunRecord; status: StepReport['status'] } | undefined {
+  for (const record of [...records].reverse()) {
+    const found = record.hosts[host]?.steps.find((s) => s.stage === stage && s.step === step);
+    if (found) return { record, status: found.status };
+  }
+  return undefined;
+}

@@ -93,7 +93,13 @@ export interface WebChange extends Change {
   mode: string;
 }
 
-export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri: SettingsUri): Change[] {
+/** A restart an earlier run owes: the file is still as that run wrote it, the restart never completed. */
+export interface PendingRestart {
+  run: string;
+  sha256After: string;
+}
+
+export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri: SettingsUri, pending?: PendingRestart): Change[] {
   let result;
   try {
     result = setConfigValue(facts.text, URI_VARIABLE, pythonStringLiteral(uri.uri));
@@ -126,9 +132,12 @@ export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri:
   };
   const changes: Change[] = [change];
   if (w.webRestart) {
+    const owed = !result.changed && pending !== undefined && facts.sha256 === pending.sha256After;
     changes.push({
-      host, stage: 'web', step: 'restart web app', target: w.webRestart, changed: result.changed,
-      summary: result.changed ? `run pem_web_restart: ${w.webRestart}` : 'nothing changed: no restart',
+      host, stage: 'web', step: 'restart web app', target: w.webRestart, changed: result.changed || owed,
+      summary: result.changed ? `run pem_web_restart: ${w.webRestart}`
+        : owed ? `run pem_web_restart: ${w.webRestart} (run ${pending!.run} wrote the file but its restart did not complete)`
+          : 'nothing changed: no restart',
     });
   }
   return changes;
@@ -192,12 +201,12 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
           sha256Before: facts.sha256 ?? null, sha256After: sha256(file.newText), owner: file.owner, mode: file.mode,
         });
       }
-      if (file && w.webRestart && changed.some((c) => c.step === 'restart web app')) {
+      if (w.webRestart && changed.some((c) => c.step === 'restart web app')) {
         // The operator's own command, run as given (as root when become is on).
         const r = await conn.run(w.webRestart, { ...(becomeUser ? { becomeUser } : {}) });
         if (r.lost) {
           throw new UnreachableError(conn.host, 'restart web app', 'the SSH connection dropped while pem_web_restart ran: whether the web app restarted is unknown',
-            'config_local.py was updated; check the web app and restart it by hand (a re-run does not restart it: the file is already right)');
+            'config_local.py was updated; the next deploy restarts the web app (or restart it by hand)');
         }
         // Recorded only when it succeeded: a failed restart is reported as failed, not also as changed.
         if (r.code === 0) record('restart web app', { exitCode: r.code });

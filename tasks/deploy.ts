@@ -3,12 +3,13 @@
 
 import type { Change } from '../src/change.ts';
 import type { Connections } from '../src/connections.ts';
+import { lastRunOfStep, stepRecords, type RunRecord } from '../src/records.ts';
 import { UsageError } from '../src/errors.ts';
 import type { HostPlan, Stage } from '../src/runner.ts';
 import { backendFactsFrom, backendFactsScript, primaryOf, type BackendFacts } from './backend-facts.ts';
 import { databaseHostPlan, planDatabaseStage } from './database-stage.ts';
 import { hbaHostPlan, planHbaStage } from './pg-hba-stage.ts';
-import { planWebStage, webFactsFrom, webFactsScript, webHostPlan, type WebFacts } from './config-local-stage.ts';
+import { planWebStage, webFactsFrom, webFactsScript, webHostPlan, type PendingRestart, type WebFacts } from './config-local-stage.ts';
 import { settingsUri, type SettingsUri } from './config-local/uri.ts';
 import type { BackendSettings, JobSettings, Secrets, WebSettings } from './settings.ts';
 
@@ -21,6 +22,17 @@ export interface DeployContext {
   selected: string[];
   /** The user to sudo to for privileged steps on a host (ansible_become), if any. */
   becomeUser(host: string): string | undefined;
+  /** Earlier runs, oldest first: a restart one of them owes is made up for. */
+  records: RunRecord[];
+}
+
+/** The restart an earlier run owes this host: the newest restart it tried failed or was cut off. */
+export function pendingRestart(records: RunRecord[], host: string): PendingRestart | undefined {
+  const last = lastRunOfStep(records, host, 'web', 'restart web app');
+  if (!last || last.status !== 'failed') return undefined;
+  const written = stepRecords(last.record, host, 'web').get('config_local.py');
+  const sha256After = written?.['sha256After'];
+  return typeof sha256After === 'string' ? { run: last.record.run, sha256After } : undefined;
 }
 
 /** The URI every web host gets: all backends of the inventory, whatever the limit (SPEC 2). */
@@ -115,7 +127,7 @@ export function deployStages(ctx: DeployContext): Stage[] {
       const conn = await connections.get(host);
       const w = webs.get(host)!;
       const f = webFacts.get(host)!;
-      return webHostPlan(conn, w, f, planWebStage(host, w, f, uri), ctx.runId, ctx.becomeUser(host));
+      return webHostPlan(conn, w, f, planWebStage(host, w, f, uri, pendingRestart(ctx.records, host)), ctx.runId, ctx.becomeUser(host));
     },
   };
 

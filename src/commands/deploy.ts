@@ -2,6 +2,7 @@
 
 import type { Io } from '../cli.ts';
 import { Connections } from '../connections.ts';
+import { listRunRecords } from '../records.ts';
 import { deployStages } from '../../tasks/deploy.ts';
 import { execute, newRunId, prepare, type JobOptions } from './job.ts';
 
@@ -11,7 +12,7 @@ export async function deployCommand(opts: JobOptions, io: Io): Promise<number> {
   const connections = new Connections(prepared.access, runId);
   const stages = deployStages({
     runId, settings: prepared.settings, secrets: prepared.secrets, connections, selected: prepared.hosts,
-    becomeUser: (h) => prepared.access.get(h)?.becomeUser,
+    becomeUser: (h) => prepared.access.get(h)?.becomeUser, records: listRunRecords(prepared.stateDir),
   });
   return execute(opts, prepared, connections, stages, { kind: 'deploy', runId, title: 'deploy' }, io);
 }

@@ -72,6 +72,10 @@ test.serial('sshd killed while web-2 restarts the web app: web-2 unreachable, it
   const mid = await fileOn(lab, 'web-2', FILE);
   t.not(mid, before);
   t.deepEqual(await leftovers(lab, 'web-2', WEB_DIR), []);
+  // The next run makes up for the restart that never completed, and only for that.
+  const makeUp = parseJson(await cli(['deploy', '-i', inventory, '--json'], { PEM_SETTINGS_PASSWORD: password(2) }));
+  t.deepEqual(stepsOf(makeUp, 'web-2'), ['facts/config_local.py ok', 'web/config_local.py ok', 'web/restart web app changed']);
+  t.regex(makeUp.hosts['web-2']!.steps[2]!.message, new RegExp(`run ${doc.run} wrote the file but its restart did not complete`));
   await converges(t, password(2), inventory);
   t.is(await fileOn(lab, 'web-2', FILE), mid, 'what the interrupted run left is exactly what a complete run writes');
 });

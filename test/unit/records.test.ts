@@ -48,3 +48,15 @@ test('rollback takes the latest deploy by default, or the one named; never a rol
   t.throws(() => findDeployRecord(dir, '20261125T120000Z-cccc'), { message: /is a rollback; only deploy runs can be rolled back/ });
   t.throws(() => findDeployRecord(dir, 'nope'), { message: /no run record nope/ });
 });
+
+test('a restart that failed is owed by the next run while the file is as that run wrote it', async (t) => {
+  const { pendingRestart } = await import('../../tasks/deploy.ts');
+  const run = (id: string, restart: 'changed' | 'failed') => buildRunRecord(base(id, 'deploy', `2026-11-25T1${id.length}:00:00.000Z`), new Map([['web-2', recap([
+    { stage: 'web', step: 'config_local.py', status: 'changed', message: 'set', record: { sha256After: `sha-${id}` } },
+    { stage: 'web', step: 'restart web app', status: restart, message: restart === 'failed' ? 'dropped' : 'ok' },
+  ])]]))!;
+  t.deepEqual(pendingRestart([run('a', 'failed')], 'web-2'), { run: 'a', sha256After: 'sha-a' });
+  t.is(pendingRestart([run('a', 'failed'), run('bb', 'changed')], 'web-2'), undefined, 'a later restart made up for it');
+  t.is(pendingRestart([run('a', 'changed')], 'web-2'), undefined);
+  t.is(pendingRestart([run('a', 'failed')], 'web-1'), undefined, 'another host owes nothing');
+});

@@ -42,9 +42,19 @@ export function planHbaStage(host: string, facts: BackendFacts, backend: Backend
   };
 }
 
-/** The write-validate-reload script. Also used by rollback, with the rule removed and no lines to confirm. */
-export function hbaApplyScript(c: Pick<HbaChange, 'plan' | 'addedLines' | 'hbaFile' | 'beforeSha256'>, backend: BackendSettings, runId: string): string {
-  const content = heredoc(Buffer.from(c.plan.newText, 'utf8').toString('base64').replace(/(.{76})/g, '$1\n'));
+/** A new pg_hba.conf to put in place: deploy's with the rule added, rollback's with it removed. */
+export interface HbaWrite {
+  hbaFile: string;
+  /** What the facts read: the file must still be this when it is replaced. */
+  beforeSha256: string;
+  newText: string;
+  /** 1-based lines of the new file that must be among the server's rules after the reload. */
+  addedLines: number[];
+}
+
+/** The write-validate-reload script. */
+export function hbaApplyScript(c: HbaWrite, backend: BackendSettings, runId: string): string {
+  const content = heredoc(Buffer.from(c.newText, 'utf8').toString('base64').replace(/(.{76})/g, '$1\n'));
   // One session checks the new file and reloads only when the server finds no error in it.
   const checkAndReload = heredoc(`SELECT pg_conf_load_time();
 DO $pems$ DECLARE e text; BEGIN
@@ -93,25 +103,29 @@ END $pems$;`);
   ].join('\n');
 }
 
+/**
+ * Puts a new pg_hba.conf in place and reloads (deploy and rollback alike). Records the step as
+ * soon as the new file is in place and valid, whatever the reload then did.
+ */
+export async function writeHbaFile(conn: Connection, backend: BackendSettings, w: HbaWrite, runId: string, step: string,
+  record: (step: string, data: Record<string, unknown>) => void, details: Record<string, unknown>): Promise<void> {
+  const result = await conn.run(hbaApplyScript(w, backend, runId), { becomeUser: backend.pgOsUser });
+  if (result.lost) {
+    throw new UnreachableError(conn.host, step, `the SSH connection dropped while ${w.hbaFile} was being updated: it holds either its old or its new content (one rename), and the server may not have reloaded it`,
+      'run again once the host is reachable');
+  }
+  // Exits 21-23: the new file is in place and valid: it changed, whatever the reload did.
+  if (result.code === 0 || (result.code >= 21 && result.code <= 23)) {
+    record(step, { file: w.hbaFile, backup: backupPath(w.hbaFile, runId), sha256Before: w.beforeSha256, sha256After: sha256(w.newText), ...details });
+  }
+  if (result.code !== 0) throw new HostError(conn.host, step, result.stderr.trim() || `the update script exited with ${result.code}`);
+}
+
 export function hbaHostPlan(conn: Connection, backend: BackendSettings, change: HbaChange, runId: string): HostPlan {
   return {
     changes: [change],
-    async apply(_changed, record) {
-      const result = await conn.run(hbaApplyScript(change, backend, runId), { becomeUser: backend.pgOsUser });
-      if (result.lost) {
-        throw new UnreachableError(conn.host, 'pg_hba.conf rule', `the SSH connection dropped while ${change.hbaFile} was being updated: it holds either its old or its new content (one rename), and the server may not have reloaded it`,
-          'run deploy again once the host is reachable');
-      }
-      // Exits 21-23: the new file is in place and valid: it changed, whatever the reload did.
-      if (result.code === 0 || (result.code >= 21 && result.code <= 23)) {
-        record(change.step, {
-          file: change.hbaFile, backup: backupPath(change.hbaFile, runId), sha256Before: change.beforeSha256,
-          sha256After: sha256(change.plan.newText), added: change.plan.added,
-        });
-      }
-      if (result.code !== 0) {
-        throw new HostError(conn.host, 'pg_hba.conf rule', result.stderr.trim() || `the update script exited with ${result.code}`);
-      }
-    },
+    apply: (_changed, record) => writeHbaFile(conn, backend,
+      { hbaFile: change.hbaFile, beforeSha256: change.beforeSha256, newText: change.plan.newText, addedLines: change.addedLines },
+      runId, change.step, record, { added: change.plan.added }),
   };
 }

@@ -7,11 +7,10 @@ import type { Connections } from '../src/connections.ts';
 import { HostError } from '../src/errors.ts';
 import { stepRecords, type RunRecord } from '../src/records.ts';
 import type { HostPlan, Stage } from '../src/runner.ts';
-import { backendFactsFrom, backendFactsScript, sha256, type BackendFacts } from './backend-facts.ts';
+import { backendFactsFrom, backendFactsScript, type BackendFacts } from './backend-facts.ts';
 import type { DbRecord } from './database/plan.ts';
 import { maskHbaSecrets, removeRuleLine } from './pg-hba/plan.ts';
-import { backupPath } from './backups.ts';
-import { hbaApplyScript } from './pg-hba-stage.ts';
+import { writeHbaFile } from './pg-hba-stage.ts';
 import { databaseRollbackPlan, planDatabaseRollback } from './rollback/database.ts';
 import { parseWebRollbackFacts, planWebRollback, webRollbackFactsScript, webRollbackPlan, type WebDeployRecord } from './rollback/web.ts';
 import type { BackendSettings, JobSettings } from './settings.ts';
@@ -86,14 +85,10 @@ export function rollbackStages(ctx: RollbackContext): Stage[] {
         ...(removed.length ? { diff: { path: r.file, before: maskHbaSecrets(f.hbaText), after: maskHbaSecrets(text) } } : {}),
       };
       const conn = await connections.get(host);
-      const b = backendOf(backends, host);
       return {
         changes: [change],
-        async apply(_changed, rec) {
-          const out = await conn.run(hbaApplyScript({ plan: { newText: text, added: [], present: [], plans: [] }, addedLines: [], hbaFile: r.file, beforeSha256: f.hbaSha256 }, b, ctx.runId), { becomeUser: b.pgOsUser });
-          if (out.code === 0 || out.code >= 21) rec(change.step, { file: r.file, removed, backup: backupPath(r.file, ctx.runId), sha256Before: f.hbaSha256, sha256After: sha256(text) });
-          if (out.code !== 0) throw new HostError(host, change.step, out.stderr.trim() || `the update script exited with ${out.code}`);
-        },
+        apply: (_changed, rec) => writeHbaFile(conn, backendOf(backends, host),
+          { hbaFile: r.file, beforeSha256: f.hbaSha256, newText: text, addedLines: [] }, ctx.runId, change.step, rec, { removed }),
       };
     },
   };

@@ -202,19 +202,27 @@ export function webHostPlan(conn: Connection, w: WebSettings, facts: WebFacts, c
         });
       }
       if (w.webRestart && changed.some((c) => c.step === 'restart web app')) {
-        // The operator's own command, run as given (as root when become is on).
-        const r = await conn.run(w.webRestart, { ...(becomeUser ? { becomeUser } : {}) });
-        if (r.lost) {
-          throw new UnreachableError(conn.host, 'restart web app', 'the SSH connection dropped while pem_web_restart ran: whether the web app restarted is unknown',
-            'config_local.py was updated; the next deploy restarts the web app (or restart it by hand)');
-        }
-        // Recorded only when it succeeded: a failed restart is reported as failed, not also as changed.
-        if (r.code === 0) record('restart web app', { exitCode: r.code });
-        if (r.code !== 0) {
-          throw new HostError(conn.host, 'restart web app', `pem_web_restart exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`,
-            'config_local.py was updated; restart the web app by hand');
-        }
+        await runWebRestart(conn, w.webRestart, becomeUser, record, 'config_local.py was updated');
       }
     },
   };
+}
+
+/**
+ * The operator's pem_web_restart, run as given (as the become user). Recorded only when it
+ * succeeded: a failed or cut-off restart is reported as such, and the next deploy owes it.
+ */
+export async function runWebRestart(conn: Connection, command: string, becomeUser: string | undefined,
+  record: (step: string, data: Record<string, unknown>) => void, fileState: string): Promise<void> {
+  const step = 'restart web app';
+  const r = await conn.run(command, becomeUser ? { becomeUser } : {});
+  if (r.lost) {
+    throw new UnreachableError(conn.host, step, 'the SSH connection dropped while pem_web_restart ran: whether the web app restarted is unknown',
+      `${fileState}; the next deploy restarts the web app (or restart it by hand)`);
+  }
+  if (r.code !== 0) {
+    throw new HostError(conn.host, step, `pem_web_restart exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`,
+      `${fileState}; restart the web app by hand`);
+  }
+  record(step, { exitCode: r.code });
 }

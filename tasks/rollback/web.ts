@@ -5,7 +5,8 @@
 
 import type { Change } from '../../src/change.ts';
 import { shellQuote, type Connection } from '../../src/connection.ts';
-import { HostError } from '../../src/errors.ts';
+import { HostError, UnreachableError } from '../../src/errors.ts';
+import { runWebRestart } from '../config-local-stage.ts';
 import type { HostPlan } from '../../src/runner.ts';
 import { sha256 } from '../backend-facts.ts';
 import { maskUrisInText } from '../config-local/uri.ts';
@@ -104,14 +105,16 @@ export function webRollbackPlan(conn: Connection, changes: Change[], runId: stri
       const file = changed.find((c) => c.step === 'config_local.py') as WebRollbackChange | undefined;
       if (file) {
         const r = await conn.run(rollbackScript(file, runId), become);
+        if (r.lost) {
+          throw new UnreachableError(conn.host, 'config_local.py', `the SSH connection dropped while ${file.record.file} was being restored: it holds either its content before or after (one rename)`,
+            'run rollback again once the host is reachable');
+        }
         if (r.code !== 0) throw new HostError(conn.host, 'config_local.py', r.stderr.trim() || `the rollback script exited with ${r.code}`);
         record(file.step, { file: file.record.file, action: file.action, sha256Before: file.facts.current?.sha256 ?? null,
           sha256After: file.action === 'remove' ? null : file.record.sha256Before, ...(file.keepEdited ? { keptEdited: `${file.record.file}.pem-settings-rollback-${runId}.bak` } : {}) });
       }
       if (file && restart && changed.some((c) => c.step === 'restart web app')) {
-        const r = await conn.run(restart, become);
-        record('restart web app', { exitCode: r.code });
-        if (r.code !== 0) throw new HostError(conn.host, 'restart web app', `pem_web_restart exited with ${r.code}`, 'the file was restored; restart the web app by hand');
+        await runWebRestart(conn, restart, becomeUser, record, 'the file was restored');
       }
     },
   };

@@ -10,7 +10,7 @@ import type { ClientChannel } from 'ssh2';
 import { UnreachableError } from '../errors.ts';
 import { shellQuote, type Connection, type ConnectionStats, type HoldResult, type RunOptions, type RunResult } from '../connection.ts';
 import {
-  fingerprint, keysForHost, keyType, knownHostsLine, preferredHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict,
+  fingerprint, keysForHost, keyType, knownHostsLine, preferredHostKeyAlgorithms, verdictFor, type HostKeyVerdict,
 } from './known-hosts.ts';
 import type { JumpHost } from './options.ts';
 
@@ -68,6 +68,8 @@ export async function connect(target: ConnectTarget): Promise<Connection> {
 async function open(target: ConnectTarget, sock?: Duplex, role = ''): Promise<NodeSSH> {
   const files = target.knownHostsFiles.map(expandHome);
   const knownText = files.filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  // Read once per connection: the key types steer the negotiation, the keys judge the host.
+  const known = keysForHost(knownText, target.address, target.port);
   let verdict: HostKeyVerdict | undefined;
   let presented: Buffer | undefined;
   const config: Config = {
@@ -75,10 +77,10 @@ async function open(target: ConnectTarget, sock?: Duplex, role = ''): Promise<No
     port: target.port,
     username: target.user,
     readyTimeout: target.connectTimeoutMs,
-    algorithms: { serverHostKey: preferredHostKeyAlgorithms(keysForHost(knownText, target.address, target.port)) as never },
+    algorithms: { serverHostKey: preferredHostKeyAlgorithms(known) as never },
     hostVerifier: (key: Buffer) => {
       presented = key;
-      verdict = verifyHostKey(knownText, target.address, target.port, key);
+      verdict = verdictFor(known, key);
       if (verdict.status === 'unknown' && target.acceptNewHostKeys) {
         const file = files[0]!;
         mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -42,7 +42,11 @@ export function keysForHost(text: string, host: string, port: number): KnownKey[
 }
 
 export function verifyHostKey(text: string, host: string, port: number, presented: Buffer): HostKeyVerdict {
-  const keys = keysForHost(text, host, port);
+  return verdictFor(keysForHost(text, host, port), presented);
+}
+
+/** The verdict on a presented key, given the known keys of that host. */
+export function verdictFor(keys: KnownKey[], presented: Buffer): HostKeyVerdict {
   if (keys.some((k) => k.revoked && k.blob.equals(presented))) return { status: 'revoked' };
   const usable = keys.filter((k) => !k.revoked);
   if (usable.some((k) => k.blob.equals(presented))) return { status: 'match' };

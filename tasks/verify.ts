@@ -5,7 +5,7 @@
 // web app's parser, URI drift, and a pg session to every backend of the URI through the web
 // host's SSH connection). Reading and judging live in tasks/verify/*; this is wiring.
 
-import { shellQuote, type Connection } from '../src/connection.ts';
+import { shellQuote, type Connection, type RunResult } from '../src/connection.ts';
 import type { Connections } from '../src/connections.ts';
 import { HostError } from '../src/errors.ts';
 import { backendFactsFrom, backendFactsScript } from './backend-facts.ts';
@@ -71,9 +71,11 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
     name: 'web',
     hosts: ctx.selected.filter((h) => webs.has(h)),
     async check(host, report) {
-      const conn = await ctx.connections.get(host);
       const w = webs.get(host)!;
-      const { uri, parsed } = await readUri(conn, w, ctx.becomeUser(host), report, ctx.onSecret);
+      const become = ctx.becomeUser(host);
+      // The run lock and the file in one round trip, as deploy reads them.
+      const { conn, result } = await ctx.connections.openWith(host, readScript(w), become ? { becomeUser: become } : {});
+      const { uri, parsed } = uriFromRead(conn, w, result, become, report, ctx.onSecret);
       // The parser runs as the login user: it needs nothing but the URI, given on standard input.
       const run = await conn.run(parserScript(uri, w.webPython));
       const verdict = parseParserOutput(run.stdout, run.stderr, run.code, w.webPython);
@@ -111,10 +113,9 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
   return [facts, web];
 }
 
-/** config_local.py as the web app reads it (as root through become: the file is 0640), and its URI. */
-async function readUri(conn: Connection, w: WebSettings, becomeUser: string | undefined, report: Report,
-  onSecret: (secret: string) => void = () => {}): Promise<{ uri: string; parsed: ParsedUri | UriParseError }> {
-  const result = await conn.run(readScript(w), becomeUser ? { becomeUser } : {});
+/** The URI from config_local.py as the web app reads it (as root through become: the file is 0640). */
+function uriFromRead(conn: Connection, w: WebSettings, result: RunResult, becomeUser: string | undefined, report: Report,
+  onSecret: (secret: string) => void = () => {}): { uri: string; parsed: ParsedUri | UriParseError } {
   const out = result.stdout.split('\n');
   if (result.code !== 0 || !out[0]?.startsWith('#')) {
     throw new HostError(conn.host, 'config_local.py', `cannot read ${w.configLocal}: ${result.stderr.trim() || `exit status ${result.code}`}`,

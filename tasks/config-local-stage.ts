@@ -4,7 +4,7 @@
 // checks the file is still what we read, backs it up, writes a temporary file with the right
 // owner and mode, checks it compiles and that the web app's user can read it, then renames it.
 
-import { backupPath } from './backups.ts';
+import { backupPath, sameAsRead } from './backups.ts';
 import type { Change } from '../src/change.ts';
 import { heredoc, shellQuote, type Connection, type RunResult } from '../src/connection.ts';
 import { HostError, UnreachableError } from '../src/errors.ts';
@@ -153,7 +153,7 @@ export function webApplyScript(c: WebChange, facts: WebFacts, runId: string): st
     'umask 077',
     `f=${shellQuote(c.target)}`,
     facts.exists
-      ? `[ -f "$f" ] && set -- $(sha256sum < "$f") && [ "\${1:-}" = ${facts.sha256} ] || { echo "$f changed since it was read; run again" >&2; exit 10; }`
+      ? sameAsRead('"$f"', facts.sha256!)
       : '[ ! -e "$f" ] || { echo "$f appeared since it was read; run again" >&2; exit 10; }',
     // Until the new file is in place, any way out removes what this script made: nothing changed,
     // so neither the temporary file nor a backup (perhaps cut short by a full disk) stays behind.

@@ -3,7 +3,7 @@
 // still what we read, keeps a backup, writes atomically with the same owner and mode, validates
 // through pg_hba_file_rules (restoring the backup on error), reloads and confirms the reload.
 
-import { backupPath } from './backups.ts';
+import { backupPath, sameAsRead } from './backups.ts';
 import type { Change } from '../src/change.ts';
 import { heredoc, shellQuote, type Connection } from '../src/connection.ts';
 import { HostError, UnreachableError } from '../src/errors.ts';
@@ -71,7 +71,7 @@ END $pems$;`);
     findPsql(backend),
     `f=${shellQuote(c.hbaFile)}`,
     `backup=${shellQuote(backupPath(c.hbaFile, runId))}`,
-    `[ "$(sha256sum < "$f" | cut -d' ' -f1)" = ${c.beforeSha256} ] || { echo "$f changed since it was read; run again" >&2; exit 10; }`,
+    sameAsRead('"$f"', c.beforeSha256),
     // Until the new file is in place nothing has changed, and a way out leaves no backup behind.
     'cp -p "$f" "$backup" || { rm -f "$backup"; echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit 11; }',
     'tmp=$(mktemp "${f%/*}/.pg_hba.pem-settings.XXXXXX") || { rm -f "$backup"; echo "cannot create a temporary file beside $f; nothing was changed" >&2; exit 12; }',

@@ -3,6 +3,7 @@
 // the file since (nobody's later edit is lost), unless --force — and even then the edited file
 // is kept beside it.
 
+import { sameAsRead } from '../backups.ts';
 import type { Change } from '../../src/change.ts';
 import { shellQuote, type Connection } from '../../src/connection.ts';
 import { HostError, UnreachableError } from '../../src/errors.ts';
@@ -85,7 +86,7 @@ function rollbackScript(c: WebRollbackChange, runId: string): string {
   return [
     'set -u',
     expected
-      ? `[ -f ${f} ] && [ "$(sha256sum < ${f} | cut -d' ' -f1)" = ${expected} ] || { echo "${c.record.file} changed since it was read; run again" >&2; exit 10; }`
+      ? sameAsRead(f, expected)
       : `[ ! -e ${f} ] || { echo "${c.record.file} appeared since it was read; run again" >&2; exit 10; }`,
     ...(c.keepEdited ? [`cp -p ${f} ${shellQuote(`${c.record.file}.pem-settings-rollback-${runId}.bak`)} || exit 11`] : []),
     ...(c.action === 'remove'

@@ -165,17 +165,23 @@ function stepOf(stage: string, c: Change, status: StepStatus, record?: StepRecor
   };
 }
 
-function fail(stage: string, host: string, e: unknown, report: (host: string, step: StepReport) => void, recap: HostRecap): void {
-  if (e instanceof UnreachableError) {
-    recap.unreachable = true;
-    report(host, { stage, step: e.step, status: 'failed', message: e.reason + (e.hint ? ` (${e.hint})` : '') });
-    recap.failed--; // unreachable is counted apart from failed, as in Ansible's recap
-    return;
-  }
+/** What an error thrown by a host's step says in the recap; `unreachable` apart from `failed`. */
+export function failureOf(stage: string, e: unknown): { step: StepReport; unreachable: boolean } {
   if (e instanceof HostError) {
-    report(host, { stage, step: e.step, status: 'failed', message: e.reason + (e.hint ? ` (${e.hint})` : '') });
-    return;
+    return {
+      step: { stage, step: e.step, status: 'failed', message: e.reason + (e.hint ? ` (${e.hint})` : '') },
+      unreachable: e instanceof UnreachableError,
+    };
   }
   const message = e instanceof Error ? e.message : String(e);
-  report(host, { stage, step: stage, status: 'failed', message: `unexpected error: ${message}` });
+  return { step: { stage, step: stage, status: 'failed', message: `unexpected error: ${message}` }, unreachable: false };
+}
+
+function fail(stage: string, host: string, e: unknown, report: (host: string, step: StepReport) => void, recap: HostRecap): void {
+  const { step, unreachable } = failureOf(stage, e);
+  report(host, step);
+  if (unreachable) {
+    recap.unreachable = true;
+    recap.failed--; // unreachable is counted apart from failed, as in Ansible's recap
+  }
 }

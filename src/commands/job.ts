@@ -8,11 +8,10 @@ import type { Io } from '../cli.ts';
 import { Connections } from '../connections.ts';
 import { ProblemsError, UsageError } from '../errors.ts';
 import { loadInventory, resolveAll, selectHosts, type Inventory, type ResolvedHost } from '../inventory/index.ts';
-import { plainReporter } from '../output/plain.ts';
 import { recapJson, renderRecap } from '../output/recap.ts';
-import { treeReporter } from '../output/tree.ts';
+import { progressFor } from '../output/progress.ts';
 import { buildRunRecord, ensureRecordsWritable, inventoryChecksum, stateDirFor, writeRunRecord, type RunRecord } from '../records.ts';
-import { runStages, type HostRecap, type RunEvent, type Stage } from '../runner.ts';
+import { runStages, type HostRecap, type Stage } from '../runner.ts';
 import { redact, redactDeep } from '../secrets.ts';
 import { hostAccess, type HostAccess } from '../targets.ts';
 import { desiredUri } from '../../tasks/deploy.ts';
@@ -86,12 +85,7 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
   // Everything written passes through redact: a last guard that no secret reaches the screen.
   const secretList = [prepared.secrets.password, ...(prepared.secrets.becomePassword ? [prepared.secrets.becomePassword] : [])];
   const out = (text: string) => io.stdout(redact(text, secretList));
-  const ui = opts.json ? undefined : io.isTTY ? treeReporter(stages.map((s) => s.name)) : undefined;
-  const plain = opts.json || io.isTTY ? undefined : plainReporter(out);
-  const onEvent = (e: RunEvent) => {
-    ui?.onEvent(e);
-    plain?.(e);
-  };
+  const progress = progressFor({ json: opts.json, isTTY: io.isTTY, stages: stages.map((s) => s.name), write: out });
   const started = new Date().toISOString();
   // Ctrl-C: start nothing new, let the steps in flight finish (each is atomic on its host), then
   // record what was done. A second Ctrl-C abandons them: the connections close, and every
@@ -113,11 +107,11 @@ export async function execute(opts: JobOptions, prepared: Prepared, connections:
   try {
     if (!opts.json) out(`pem-settings ${exec.title} ${opts.check ? '(check mode: nothing will be changed) ' : ''}run ${exec.runId}\n`);
     outcome = await runStages(stages, {
-      check: Boolean(opts.check), forks: prepared.forks, keepGoing: Boolean(opts.keepGoing), onEvent, interrupted: () => interrupted,
+      check: Boolean(opts.check), forks: prepared.forks, keepGoing: Boolean(opts.keepGoing), onEvent: progress.onEvent, interrupted: () => interrupted,
     });
   } finally {
     process.off('SIGINT', onSigint);
-    await ui?.finish();
+    await progress.finish();
     stats = { elapsedMs: Math.round(performance.now() - t0), hosts: await connections.statsByHost() };
     await connections.closeAll();
   }

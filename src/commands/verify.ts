@@ -4,10 +4,8 @@
 import { Option, type Command } from 'commander';
 import type { Io } from '../cli.ts';
 import { Connections } from '../connections.ts';
-import { plainReporter } from '../output/plain.ts';
 import { recapJson, renderRecap } from '../output/recap.ts';
-import { treeReporter } from '../output/tree.ts';
-import type { RunEvent } from '../runner.ts';
+import { progressFor } from '../output/progress.ts';
 import { redact } from '../secrets.ts';
 import { desiredUri } from '../../tasks/deploy.ts';
 import { verifyStages } from '../../tasks/verify.ts';
@@ -56,18 +54,13 @@ export async function verifyCommand(opts: VerifyOptions, io: Io): Promise<number
     becomeUser: (h) => access.get(h)?.becomeUser,
     onSecret: (s) => foundSecrets.push(s),
   });
-  const ui = opts.json ? undefined : io.isTTY ? treeReporter(stages.map((s) => s.name)) : undefined;
-  const plain = opts.json || io.isTTY ? undefined : plainReporter(out);
-  const onEvent = (e: RunEvent) => {
-    ui?.onEvent(e);
-    plain?.(e);
-  };
+  const progress = progressFor({ json: opts.json, isTTY: io.isTTY, stages: stages.map((s) => s.name), write: out });
   let recaps;
   try {
     if (!opts.json) out(`pem-settings verify (changes nothing) run ${runId}\n`);
-    recaps = await runChecks(stages, { forks, onEvent });
+    recaps = await runChecks(stages, { forks, onEvent: progress.onEvent });
   } finally {
-    await ui?.finish();
+    await progress.finish();
     await connections.closeAll();
   }
   const failed = [...recaps].filter(([, r]) => r.failed > 0 || r.unreachable).map(([h]) => h);

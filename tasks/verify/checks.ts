@@ -2,9 +2,8 @@
 // plain lines, the task tree, the recap and --json are the same code), but a step's outcome is
 // a verdict (ok / failed / skipped) reported as soon as it is known, and nothing is applied.
 
-import { HostError, UnreachableError } from '../../src/errors.ts';
 import { forEachLimited } from '../../src/pool.ts';
-import { emptyRecap, type HostRecap, type RunEvent, type StepReport } from '../../src/runner.ts';
+import { emptyRecap, failureOf, type HostRecap, type RunEvent, type StepReport } from '../../src/runner.ts';
 import type { Verdict } from './classify.ts';
 
 export type Report = (step: string, verdict: Verdict) => void;
@@ -41,15 +40,10 @@ export async function runChecks(stages: CheckStage[], options: CheckOptions): Pr
         try {
           await stage.check(host, report);
         } catch (e) {
-          if (e instanceof UnreachableError) {
-            // Counted apart from failed, as in Ansible's recap.
-            recap.unreachable = true;
-            add({ stage: stage.name, step: e.step, status: 'failed', message: e.reason + (e.hint ? ` (${e.hint})` : '') }, false);
-          } else if (e instanceof HostError) {
-            add({ stage: stage.name, step: e.step, status: 'failed', message: e.reason + (e.hint ? ` (${e.hint})` : '') });
-          } else {
-            add({ stage: stage.name, step: stage.name, status: 'failed', message: `unexpected error: ${e instanceof Error ? e.message : String(e)}` });
-          }
+          const { step, unreachable } = failureOf(stage.name, e);
+          // Unreachable is counted apart from failed, as in Ansible's recap.
+          if (unreachable) recap.unreachable = true;
+          add(step, !unreachable);
         }
       }
       emit({ kind: 'host-end', stage: stage.name, host, recap });

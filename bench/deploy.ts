@@ -60,11 +60,11 @@ async function floor(lab: Lab, become = false): Promise<number> {
   const inv = loadInventory(lab.inventoryPath);
   const hosts = resolveAll(inv).filter((h) => h.groups.includes('webhosts'));
   const problems: Error[] = [];
-  const targets = hosts.map((h) => hostAccess(h, { inventoryFile: lab.inventoryPath, acceptNewHostKeys: false, connectTimeoutMs: 30_000 }, problems)!.target);
+  const targets = hosts.map((h) => hostAccess(h, { inventoryFile: lab.inventoryPath, acceptNewHostKeys: false, connectTimeoutMs: 30_000, commandTimeoutSec: 120 }, problems)!.target);
   const started = performance.now();
   await Promise.all(targets.map(async (t) => {
     const conn = await connect(t);
-    const r = await conn.run('true', become ? { becomeUser: 'root' } : {});
+    const r = await conn.run('true', become ? { user: 'root' } : {});
     if (r.code !== 0) throw new Error(`true failed on ${t.name}`);
     await conn.close();
   }));

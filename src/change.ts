@@ -15,6 +15,11 @@ export interface Change {
   host: string;
   /** Stage of the run: facts, database, pg_hba, web. */
   stage: string;
+  /**
+   * Stable id of the step, kept in run records: what rollback looks steps up by, so that a label
+   * can be reworded without breaking the rollback of older records.
+   */
+  id: string;
   /** Operator-facing step name, e.g. "role pem_user_settings", "pg_hba rule". */
   step: string;
   /** What is changed: a file path, a database object. */
@@ -28,4 +33,22 @@ export interface Change {
   /** For --diff: the file before and after, or the SQL — secrets already masked by the task. */
   diff?: FileDiff;
   sql?: string[];
+}
+
+/** What a step did, for the run record: secret-free JSON data that rollback reads. */
+export type StepRecord = { [key: string]: unknown };
+
+/** How an applied step turned out, when it says more than its plan did. */
+export interface Applied {
+  record?: StepRecord;
+  summary?: string;
+  warnings?: string[];
+}
+
+/**
+ * Where an apply says what it has done, step by step as each is done: a run that fails halfway
+ * still records exactly what it did (for the run record and rollback).
+ */
+export interface ApplyLog {
+  done(id: string, applied?: Applied): void;
 }

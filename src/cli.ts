@@ -7,24 +7,16 @@ import { hostsCommand } from './commands/hosts.ts';
 import { deployCommand } from './commands/deploy.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { runsCommand } from './commands/runs.ts';
-import { registerVerify } from './commands/verify.ts';
+import { verifyCommand } from './commands/verify.ts';
+import { processIo, type Io } from './io.ts';
+import type { Job } from './job.ts';
 
-export interface Io {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  isTTY: boolean;
-}
+export type { Io } from './io.ts';
 
-const defaultIo: Io = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  isTTY: Boolean(process.stdout.isTTY) && !process.env['CI'],
-};
-
-/** Runs the command line; returns the exit status. */
-export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+/** Runs the command line for a job (bin/ hands the PEM job in); returns the exit status. */
+export async function main(argv: string[], job: Job, io: Io = processIo): Promise<number> {
   let status = 0;
-  const program = buildProgram(io, (code) => (status = code));
+  const program = buildProgram(job, io, (code) => (status = code));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return status;
@@ -33,7 +25,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   }
 }
 
-function buildProgram(io: Io, setStatus: (code: number) => void): Command {
+function buildProgram(job: Job, io: Io, setStatus: (code: number) => void): Command {
   const program = new Command('pem-settings')
     .description('Keep every PEM web-application instance\'s user settings in one shared Postgres database.')
     .exitOverride()
@@ -50,15 +42,19 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .option('--json', 'print one JSON document')
     .action(async (opts) => setStatus(await hostsCommand(opts, io)));
 
-  // Options deploy and rollback share: how the run goes, not what it does.
-  const runOptions = (cmd: Command) => cmd
-    .option('-C, --check', 'connect and read, change nothing; report what would change')
-    .option('-D, --diff', 'print unified diffs of file changes and the SQL (secrets masked)')
+  // Options of every command that connects: how the run reaches hosts and waits for them.
+  const connectOptions = (cmd: Command) => cmd
     .option('-f, --forks <n>', 'hosts worked on at once', '50')
     .option('--json', 'print one JSON result document')
-    .option('--keep-going', 'run later stages even when a stage failed on some host')
     .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
     .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
+    .option('--command-timeout <seconds>', 'seconds a remote command may run before it is stopped', '120')
+    .option('--lock-timeout <seconds>', 'seconds to wait for another run that holds a host\'s run lock', '300');
+  // Options deploy and rollback share: how the run goes, not what it does.
+  const runOptions = (cmd: Command) => connectOptions(cmd)
+    .option('-C, --check', 'connect and read, change nothing; report what would change')
+    .option('-D, --diff', 'print unified diffs of file changes and the SQL (secrets masked)')
+    .option('--keep-going', 'run later stages even when a stage failed on some host')
     .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)');
 
   runOptions(program.command('deploy')
@@ -66,7 +62,9 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .addOption(inventoryOption())
     .addOption(limitOption()))
     .option('--allow-weak-password', 'accept a PEM_SETTINGS_PASSWORD shorter than 12 characters')
-    .action(async (opts) => setStatus(await deployCommand(opts, io)));
+    .option('--serial <n>', 'restart web hosts in batches of N or N% (default: all at once after the first)')
+    .option('--max-fail-percentage <p>', 'stop the rollout after a batch with more than P% failed web hosts', '0')
+    .action(async (opts) => setStatus(await deployCommand(job, opts, io)));
 
   runOptions(program.command('rollback')
     .description('undo a recorded deploy run (default: the latest)')
@@ -75,7 +73,7 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .option('--run <id>', 'the run to undo (pem-settings runs lists them)')
     .option('--force', 'restore files edited since the run too (the edited file is kept beside it)')
     .option('--purge', 'also dump, then drop, the settings database and role the run created')
-    .action(async (opts) => setStatus(await rollbackCommand(opts, io)));
+    .action(async (opts) => setStatus(await rollbackCommand(job, opts, io)));
 
   program.command('runs')
     .description('list the recorded runs')
@@ -84,7 +82,11 @@ function buildProgram(io: Io, setStatus: (code: number) => void): Command {
     .option('--json', 'print the records as JSON')
     .action(async (opts) => setStatus(await runsCommand(opts, io)));
 
-  registerVerify(program, io, setStatus);
+  connectOptions(program.command('verify')
+    .description('prove from each web host that the settings database works as the web app will use it; report drift (changes nothing)')
+    .addOption(inventoryOption())
+    .addOption(limitOption()))
+    .action(async (opts) => setStatus(await verifyCommand(job, opts, io)));
   return program;
 }
 

@@ -1,11 +1,14 @@
-// The one interface every task talks to a host through (STYLE 6). The SSH implementation is in
-// ssh/connect.ts; tests use the real thing against the lab.
+// The one interface every operation talks to a host through (STYLE 6). The SSH implementation is
+// in ssh/connect.ts; tests use the real thing against the lab, and the remote operations'
+// scripts are also run under a local /bin/sh in unit tests.
 
 import type { Duplex } from 'node:stream';
 
-export interface RunOptions {
-  /** Run as another user through sudo (Ansible's become). */
-  becomeUser?: string;
+export interface ExecOptions {
+  /** Run as this user (sudo, or runuser when logged in as root); default: the login user. */
+  user?: string;
+  /** Seconds before the command is stopped (default: the connection's command timeout). */
+  timeoutSec?: number;
 }
 
 export interface RunResult {
@@ -14,6 +17,8 @@ export interface RunResult {
   code: number;
   /** The connection dropped before the command reported how it ended: its outcome is unknown. */
   lost?: true;
+  /** The command ran past its timeout (seconds) and was stopped. */
+  timedOut?: number;
 }
 
 export interface HoldResult extends RunResult {
@@ -28,38 +33,24 @@ export interface ConnectionStats {
 }
 
 export interface Connection {
+  /** Inventory name. */
   readonly host: string;
   /** The login user on the host. */
   readonly user: string;
   /**
-   * Runs a /bin/sh script on the host. The script travels on standard input (`sh -s`), never on
-   * a command line, so whatever it carries in here-documents (SQL, file content, verifiers) is
-   * invisible to `ps`. Never rejects for a non-zero exit: look at `code`.
+   * Runs a /bin/sh script on the host, in `/` (a directory every user can read), with a timeout.
+   * The script travels on standard input (`sh -s`), never on a command line. Standard output and
+   * standard error are kept apart. Never rejects for a non-zero exit: look at `code`.
    */
-  run(script: string, options?: RunOptions): Promise<RunResult>;
+  run(script: string, options?: ExecOptions): Promise<RunResult>;
   /**
-   * Runs a script like `run`, but keeps its standard input open after the script: resolves with
-   * what it printed before a line equal to `holdUntil` (or with its exit status if it ended
-   * first), and the script may then wait on its input (`exec cat >/dev/null`) until `release()`.
-   * Used to hold the run lock for the whole run while reading facts in the same round trip.
+   * Runs a script like `run`, with no timeout, and keeps its standard input open after it:
+   * resolves with what it printed before a line equal to `holdUntil` (or with its exit status
+   * if it ended first); the script may then wait on its input until `release()`. Holds the run lock.
    */
-  hold(script: string, holdUntil: string, options?: RunOptions): Promise<HoldResult>;
+  hold(script: string, holdUntil: string, options?: ExecOptions): Promise<HoldResult>;
   /** A TCP stream to host:port opened from the remote host (SSH port forwarding). */
   forward(host: string, port: number): Promise<Duplex>;
   close(): Promise<void>;
   readonly stats: ConnectionStats;
-}
-
-/** Quotes a word for /bin/sh: everything inside single quotes, `'` as `'\''`. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A here-document with a delimiter that cannot occur in the content. */
-export function heredoc(content: string): { open: string; body: string } {
-  let tag = 'PEMS_EOF';
-  while (content.includes(tag)) tag += '_X';
-  const body = content.endsWith('\n') ? content : content + '\n';
-  return { open: `<<'${tag}'`, body: `${body}${tag}\n` };
 }

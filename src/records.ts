@@ -56,7 +56,7 @@ export function buildRunRecord(base: Omit<RunRecord, 'version' | 'hosts'>, hosts
   for (const [name, recap] of hosts) {
     const steps = recap.steps.filter((s) => s.status === 'changed' || s.status === 'failed');
     if (steps.some((s) => s.status === 'changed')) changed = true;
-    if (steps.length) kept[name] = { steps: steps.map(({ stage, step, status, message, record }) => ({ stage, step, status, message, ...(record ? { record } : {}) })) };
+    if (steps.length) kept[name] = { steps: steps.map(({ stage, id, step, status, message, record }) => ({ stage, ...(id ? { id } : {}), step, status, message, ...(record ? { record } : {}) })) };
   }
   return changed ? { version: 1, ...base, hosts: kept } : undefined;
 }
@@ -102,19 +102,18 @@ function readRecord(path: string): RunRecord {
   }
 }
 
-/** The records of one host's steps in one stage, by step name. */
-export function stepRecords(record: RunRecord, host: string, stage: string): Map<string, Record<string, unknown>> {
-  const steps = record.hosts[host]?.steps ?? [];
-  return new Map(steps.filter((s) => s.stage === stage && s.record).map((s) => [s.step, s.record!]));
+/** The steps of one host in one stage that recorded what they did, in order. */
+export function recordedSteps(record: RunRecord, host: string, stage: string): StepReport[] {
+  return (record.hosts[host]?.steps ?? []).filter((s) => s.stage === stage && s.record);
 }
 
 /**
- * The newest run (deploy or rollback) in which `host` ran `step`, with how it went: for a step
- * whose failure a later run must make up for (a restart that never completed).
+ * The newest run (deploy or rollback) in which `host` ran a step `is` picks, with how it went:
+ * for a step whose failure a later run must make up for (a restart that never completed).
  */
-export function lastRunOfStep(records: RunRecord[], host: string, stage: string, step: string): { record: RunRecord; status: StepReport['status'] } | undefined {
+export function lastRunOfStep(records: RunRecord[], host: string, is: (step: StepReport) => boolean): { record: RunRecord; status: StepReport['status'] } | undefined {
   for (const record of [...records].reverse()) {
-    const found = record.hosts[host]?.steps.find((s) => s.stage === stage && s.step === step);
+    const found = record.hosts[host]?.steps.find(is);
     if (found) return { record, status: found.status };
   }
   return undefined;

@@ -2,18 +2,17 @@
 // read-and-compute only; the one check-mode guard lives here: a change is applied only when it
 // changes something and we are not in check mode (STYLE 3).
 
-import type { Change, StepStatus } from './change.ts';
+import type { Applied, ApplyLog, Change, StepRecord, StepStatus } from './change.ts';
 import { HostError, UnreachableError } from './errors.ts';
 import { forEachLimited } from './pool.ts';
 
 export interface HostPlan {
   changes: Change[];
   /**
-   * Applies the changes that change something, in order. Throws HostError on failure. Calls
-   * `record(step, data)` as each change is done, so a run that fails halfway still records
-   * exactly what it did (for the run record and rollback).
+   * Applies the changes that change something, in order, saying in `log` what each did as soon
+   * as it is done. Throws HostError on failure.
    */
-  apply?(changed: Change[], record: (step: string, data: StepRecord) => void): Promise<void>;
+  apply?(changed: Change[], log: ApplyLog): Promise<void>;
 }
 
 export interface Stage {
@@ -29,11 +28,12 @@ export interface Stage {
   after?(): void;
 }
 
-/** What a step did, for the run record: secret-free data that rollback reads. */
-export type StepRecord = Record<string, unknown>;
+export type { StepRecord } from './change.ts';
 
 export interface StepReport {
   stage: string;
+  /** The step's stable id (see Change.id); absent on the runner's own "skipped" lines. */
+  id?: string;
   step: string;
   status: StepStatus;
   message: string;
@@ -134,7 +134,7 @@ async function runHost(stage: Stage, host: string, options: RunnerOptions,
   }
   recap.changes.push(...plan.changes);
   const changed = plan.changes.filter((c) => c.changed);
-  const records = new Map<string, StepRecord>();
+  const done = new Map<string, Applied>();
   if (!check && changed.length > 0 && options.interrupted?.()) {
     // Read but not yet written: after Ctrl-C no new change starts.
     for (const c of plan.changes) report(host, c.changed ? { ...stepOf(stage.name, c, 'skipped'), message: `not applied: interrupted (${c.summary})` } : stepOf(stage.name, c, 'ok'));
@@ -142,25 +142,27 @@ async function runHost(stage: Stage, host: string, options: RunnerOptions,
   }
   if (!check && changed.length > 0 && plan.apply) {
     try {
-      await plan.apply(changed, (step, data) => records.set(step, data));
+      await plan.apply(changed, { done: (id, applied = {}) => done.set(id, applied) });
     } catch (e) {
       // Report what is known: unchanged steps ok, steps that were applied before the failure changed.
       for (const c of plan.changes) {
         if (!c.changed) report(host, stepOf(stage.name, c, 'ok'));
-        else if (records.has(c.step)) report(host, stepOf(stage.name, c, 'changed', records.get(c.step)));
+        else if (done.has(c.id)) report(host, stepOf(stage.name, c, 'changed', done.get(c.id)));
       }
       fail(stage.name, host, e, report, recap);
       return false;
     }
   }
-  for (const c of plan.changes) report(host, stepOf(stage.name, c, c.changed ? 'changed' : 'ok', records.get(c.step)));
+  for (const c of plan.changes) report(host, stepOf(stage.name, c, c.changed ? 'changed' : 'ok', done.get(c.id)));
   return true;
 }
 
-function stepOf(stage: string, c: Change, status: StepStatus, record?: StepRecord): StepReport {
+function stepOf(stage: string, c: Change, status: StepStatus, applied: Applied = {}): StepReport {
+  const warnings = [...(c.warnings ?? []), ...(applied.warnings ?? [])];
+  const record: StepRecord | undefined = applied.record;
   return {
-    stage, step: c.step, status, message: c.summary,
-    ...(c.warnings?.length ? { warnings: c.warnings } : {}),
+    stage, id: c.id, step: c.step, status, message: applied.summary ?? c.summary,
+    ...(warnings.length ? { warnings } : {}),
     ...(record ? { record } : {}),
   };
 }

@@ -17,6 +17,7 @@ export interface AccessOptions {
   inventoryFile: string;
   acceptNewHostKeys: boolean;
   connectTimeoutMs: number;
+  commandTimeoutSec: number;
   becomePassword?: string;
 }
 
@@ -58,6 +59,7 @@ export function hostAccess(host: ResolvedHost, options: AccessOptions, problems:
       acceptNewHostKeys: options.acceptNewHostKeys || ssh.strictHostKeyChecking === 'accept-new',
       ...(ssh.proxyJump ? { proxyJump: ssh.proxyJump } : {}),
       connectTimeoutMs: (ssh.connectTimeoutSeconds ? ssh.connectTimeoutSeconds * 1000 : options.connectTimeoutMs),
+      commandTimeoutSec: options.commandTimeoutSec,
       ...(options.becomePassword ? { becomePassword: options.becomePassword } : {}),
     },
     ...(become ? { becomeUser: String(get('ansible_become_user') ?? 'root') } : {}),

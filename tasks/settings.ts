@@ -25,10 +25,14 @@ export interface BackendSettings {
 
 export interface WebSettings {
   name: string;
+  /** ansible_host (else the name): the address the backends see this web host connect from, when it is an IP. */
+  address: string;
   configLocal: string;
   configOwner?: string;
   webUser?: string;
   webRestart?: string;
+  /** Seconds pem_web_restart may run (pem_web_restart_timeout). */
+  webRestartTimeoutSec: number;
   webPython?: string;
 }
 
@@ -61,8 +65,7 @@ export function readJobSettings(inv: Inventory, resolved: Map<string, ResolvedHo
   const webNames = inv.groups.has('webhosts') ? hostsOfGroup(inv, 'webhosts') : [];
   if (backendNames.length === 0) bad(undefined, 'no hosts in group [backends]: list the PEM backend Postgres hosts there');
   if (webNames.length === 0) bad(undefined, 'no hosts in group [webhosts]: list the PEM web-application hosts there');
-  const both = backendNames.filter((b) => webNames.includes(b));
-  if (both.length) bad(both[0], 'is in both [backends] and [webhosts]; a host must be one or the other');
+  // A host in both groups is the usual small site: one PEM server running the backend and a web app.
 
   // Names that must be the same everywhere: take them from the first backend, insist on agreement.
   const siteVar = (name: string, fallback: string): string => {
@@ -125,8 +128,9 @@ export function readJobSettings(inv: Inventory, resolved: Map<string, ResolvedHo
     if (webUser !== undefined && !SAFE_USER.test(webUser)) bad(name, `pem_web_user "${webUser}" is not a valid user name`);
     const webPython = v['pem_web_python'] === undefined ? undefined : String(v['pem_web_python']);
     if (webPython !== undefined && !SAFE_PATH.test(webPython) && !/^python3(\.\d+)?$/.test(webPython)) bad(name, `pem_web_python must be an absolute path or python3, got "${webPython}"`);
+    const webRestartTimeoutSec = port(v['pem_web_restart_timeout'], 300, name, 'pem_web_restart_timeout', bad, 86400);
     return {
-      name, configLocal,
+      name, address: str(v['ansible_host'], str(v['ansible_ssh_host'], name)), configLocal, webRestartTimeoutSec,
       ...(configOwner ? { configOwner } : {}),
       ...(webUser ? { webUser } : {}),
       // The restart command is the operator's own shell command: run as given, never parsed.
@@ -172,11 +176,11 @@ function str(value: VarValue | undefined, fallback: string): string {
   return value === undefined || value === null || value === '' ? fallback : String(value);
 }
 
-function port(value: VarValue | undefined, fallback: number, host: string, name: string, bad: (h: string, r: string) => void): number {
+function port(value: VarValue | undefined, fallback: number, host: string, name: string, bad: (h: string, r: string) => void, max = 65535): number {
   if (value === undefined || value === null || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    bad(host, `${name} must be a port number, got "${String(value)}"`);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    bad(host, max === 65535 ? `${name} must be a port number, got "${String(value)}"` : `${name} must be a whole number of seconds from 1 to ${max}, got "${String(value)}"`);
     return fallback;
   }
   return n;

@@ -1,19 +1,19 @@
-// `pem-settings deploy`: validate everything, then run the stages and report (SPEC 2, 4).
+// `pem-settings deploy`: validate everything, then take the locks, run the job's stages and report (SPEC 2, 4).
 
-import type { Io } from '../cli.ts';
-import { Connections } from '../connections.ts';
+import type { Io } from '../io.ts';
+import type { Job } from '../job.ts';
 import { listRunRecords } from '../records.ts';
-import { deployStages } from '../../tasks/deploy.ts';
-import { execute, newRunId, prepare, type JobOptions } from './job.ts';
+import { connectionsFor, execute, outputFor } from './execute.ts';
+import { loginOf, newRunId, prepare, type CommonOptions } from './prepare.ts';
 
-export async function deployCommand(opts: JobOptions, io: Io): Promise<number> {
-  const prepared = prepare(opts);
+export async function deployCommand(job: Job, opts: CommonOptions, io: Io): Promise<number> {
+  const prepared = prepare(job, 'deploy', opts);
   const runId = newRunId();
-  const connections = new Connections(prepared.access, runId);
-  const stages = deployStages({
-    runId, settings: prepared.settings, secrets: prepared.secrets, connections, selected: prepared.hosts,
-    becomeUser: (h) => prepared.access.get(h)?.becomeUser, records: listRunRecords(prepared.stateDir),
+  const output = outputFor(io, prepared);
+  const { notify, mask } = output;
+  const connections = connectionsFor(prepared, runId, notify);
+  const plan = prepared.job.deploy({
+    runId, connections, selected: prepared.hosts, login: loginOf(prepared), records: listRunRecords(prepared.stateDir), notify, mask, check: Boolean(opts.check),
   });
-  return execute(opts, prepared, connections, stages, { kind: 'deploy', runId, title: 'deploy' }, io);
+  return execute(opts, prepared, connections, plan, { kind: 'deploy', runId, title: 'deploy' }, io, output);
 }
-export { newRunId } from './job.ts';

@@ -1,7 +1,7 @@
 // `pem-settings hosts`: what the inventory resolves to, so an operator can check a limit and
 // the variables every host will run with before anything connects anywhere.
 
-import type { Io } from '../cli.ts';
+import type { Io } from '../io.ts';
 import { loadInventory, resolveHost, selectHosts, type Vars } from '../inventory/index.ts';
 import { maskVars } from '../secrets.ts';
 

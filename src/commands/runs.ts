@@ -1,6 +1,6 @@
 // `pem-settings runs`: the recorded runs, oldest first, and which rollback undid which deploy.
 
-import type { Io } from '../cli.ts';
+import type { Io } from '../io.ts';
 import { listRunRecords, stateDirFor, runsDir } from '../records.ts';
 
 export async function runsCommand(opts: { inventory: string; stateDir?: string; json?: boolean }, io: Io): Promise<number> {

@@ -1,64 +1,31 @@
 // `pem-settings verify` (SPEC 2, 5): validate everything, then check every selected host and
 // report; nothing on any host is changed. Exit 0 only when every check holds.
 
-import { Option, type Command } from 'commander';
-import type { Io } from '../cli.ts';
-import { Connections } from '../connections.ts';
+import { runChecks } from '../checks.ts';
+import type { Io } from '../io.ts';
+import type { Job } from '../job.ts';
 import { recapJson, renderRecap } from '../output/recap.ts';
 import { progressFor } from '../output/progress.ts';
-import { redact } from '../secrets.ts';
-import { desiredUri } from '../../tasks/deploy.ts';
-import { verifyStages } from '../../tasks/verify.ts';
-import { runChecks } from '../../tasks/verify/checks.ts';
-import { newRunId, prepare } from './job.ts';
+import { connectionsFor, outputFor } from './execute.ts';
+import { loginOf, newRunId, prepare, type CommonOptions } from './prepare.ts';
 
-export interface VerifyOptions {
-  inventory: string;
-  limit?: string;
-  json?: boolean;
-  acceptNewHostKeys?: boolean;
-  connectTimeout: string;
-  forks: string;
-}
-
-/** Adds the `verify` subcommand; cli.ts calls this (setStatus receives the exit status). */
-export function registerVerify(program: Command, io: Io, setStatus: (code: number) => void): Command {
-  return program.command('verify')
-    .description('prove from each web host that the settings database works as the web app will use it; report drift (changes nothing)')
-    .addOption(new Option('-i, --inventory <file>', 'Ansible INI inventory').makeOptionMandatory())
-    .addOption(new Option('-l, --limit <pattern>', 'select hosts with an Ansible host pattern'))
-    .option('--json', 'print one JSON result document')
-    .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
-    .option('--connect-timeout <seconds>', 'SSH and Postgres connect timeout', '10')
-    .option('-f, --forks <n>', 'hosts worked on at once', '50')
-    .action(async (opts: VerifyOptions) => setStatus(await verifyCommand(opts, io)));
-}
-
-export async function verifyCommand(opts: VerifyOptions, io: Io): Promise<number> {
-  // The same validation as deploy and rollback (exit 2, nothing contacted). The password's
-  // length policy is deploy's business: verify judges the password that is in place.
-  const { settings, secrets, hosts, access, forks } = prepare({ ...opts, allowWeakPassword: true, check: true });
-  const timeoutMs = Number(opts.connectTimeout) * 1000;
-  // The URI deploy would write: all backends whatever the limit (SPEC 2).
-  const wanted = desiredUri(settings, secrets.password).uri;
-
+export async function verifyCommand(job: Job, opts: CommonOptions, io: Io): Promise<number> {
+  // The same validation as deploy and rollback (exit 2, nothing contacted).
+  const prepared = prepare(job, 'verify', { ...opts, check: true });
   // Every byte written passes through redact; the URIs read from the hosts may carry other
-  // passwords than PEM_SETTINGS_PASSWORD, and the checks mask those where they quote a URI.
-  const secretList = [secrets.password, ...(secrets.becomePassword ? [secrets.becomePassword] : [])];
-  const foundSecrets: string[] = [];
-  const out = (text: string) => io.stdout(redact(text, [...secretList, ...foundSecrets]));
+  // passwords than the job's, and the checks mask those where they quote a URI.
+  const { out, notify, mask } = outputFor(io, prepared);
   const runId = newRunId();
-  const connections = new Connections(access, runId);
-  const stages = verifyStages({
-    settings, secrets, connections, desiredUri: wanted, selected: hosts, timeoutMs,
-    becomeUser: (h) => access.get(h)?.becomeUser,
-    onSecret: (s) => foundSecrets.push(s),
+  const connections = connectionsFor(prepared, runId, notify);
+  const plan = prepared.job.verify({
+    runId, connections, selected: prepared.hosts, login: loginOf(prepared), records: [], check: true, timeoutMs: Number(opts.connectTimeout) * 1000, notify, mask,
   });
-  const progress = progressFor({ json: opts.json, isTTY: io.isTTY, stages: stages.map((s) => s.name), write: out });
+  const progress = progressFor({ json: opts.json, isTTY: io.isTTY, stages: plan.stages.map((s) => s.name), write: out });
   let recaps;
   try {
     if (!opts.json) out(`pem-settings verify (changes nothing) run ${runId}\n`);
-    recaps = await runChecks(stages, { forks, onEvent: progress.onEvent });
+    await connections.openAll(plan.openings, prepared.forks);
+    recaps = await runChecks(plan.stages, { forks: prepared.forks, onEvent: progress.onEvent });
   } finally {
     await progress.finish();
     await connections.closeAll();

@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import { NodeSSH, type Config } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
 import { UnreachableError } from '../errors.ts';
-import { shellQuote, type Connection, type ConnectionStats, type HoldResult, type RunOptions, type RunResult } from '../connection.ts';
+import type { Connection, ConnectionStats, ExecOptions, HoldResult, RunResult } from '../connection.ts';
+import { shellQuote } from '../remote/shell.ts';
 import {
   fingerprint, keysForHost, keyType, knownHostsLine, preferredHostKeyAlgorithms, verdictFor, type HostKeyVerdict,
 } from './known-hosts.ts';
@@ -27,6 +28,8 @@ export interface ConnectTarget {
   connectTimeoutMs: number;
   /** sudo password (PEM_BECOME_PASSWORD); given to sudo on standard input only. */
   becomePassword?: string;
+  /** Seconds a remote command may run before it is stopped, unless the command says otherwise. */
+  commandTimeoutSec: number;
 }
 
 export function expandHome(path: string): string {
@@ -77,6 +80,9 @@ async function open(target: ConnectTarget, sock?: Duplex, role = ''): Promise<No
     port: target.port,
     username: target.user,
     readyTimeout: target.connectTimeoutMs,
+    // A host that stops answering is found out within about 45 s, whatever runs on it.
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 3,
     algorithms: { serverHostKey: preferredHostKeyAlgorithms(known) as never },
     hostVerifier: (key: Buffer) => {
       presented = key;
@@ -152,6 +158,35 @@ function unreachable(target: ConnectTarget, e: Error, verdict: HostKeyVerdict | 
 const BECOME_MARK = '__pem_settings_become_ok__';
 const SUDO_PROMPT = '[pem-settings sudo password]';
 
+export interface CommandInput {
+  /** The login user. */
+  login: string;
+  /** Another user to run as, if any. */
+  user?: string;
+  timeoutSec?: number;
+  /** sudo will be given a password on standard input when it asks. */
+  askPassword: boolean;
+}
+
+/**
+ * The command line sshd runs: always `/bin/sh -s` reading the script from standard input, started
+ * in `/` (a user switched to keeps the caller's directory, and psql run as postgres from root's
+ * home complains on standard error), under timeout(1) (which stops the whole process group), as
+ * another user through runuser when logged in as root (no sudo needed: many database servers
+ * have none) and through sudo otherwise. It never carries a secret or the script itself.
+ */
+export function remoteCommand(c: CommandInput): string {
+  const shell = c.timeoutSec === undefined ? '/bin/sh -s' : `timeout -k 5 ${c.timeoutSec} /bin/sh -s`;
+  if (c.user === undefined) return `cd / && exec ${shell}`;
+  const u = shellQuote(c.user);
+  if (c.login === 'root') return `cd / && exec runuser -u ${u} -- ${shell}`;
+  if (!c.askPassword) return `cd / && exec sudo -n -H -u ${u} -- ${shell}`;
+  // sudo reads the password from standard input when it asks; the marker tells us the shell
+  // itself has started, so the script never goes to sudo (nor the password to the shell).
+  const inner = `echo ${BECOME_MARK} >&2; exec ${shell}`;
+  return `cd / && exec sudo -S -p ${shellQuote(SUDO_PROMPT)} -H -u ${u} -- /bin/sh -c ${shellQuote(inner)}`;
+}
+
 class SshConnection implements Connection {
   private readonly counts: ConnectionStats = { connections: 1, commands: 0, bytesSent: 0, bytesReceived: 0 };
   private readonly socket: { bytesRead?: number; bytesWritten?: number } | undefined;
@@ -178,7 +213,7 @@ class SshConnection implements Connection {
     return this.target.user;
   }
 
-  run(script: string, options: RunOptions = {}): Promise<RunResult> {
+  run(script: string, options: ExecOptions = {}): Promise<RunResult> {
     return this.exec(script, options).then((r) => r.result);
   }
 
@@ -188,18 +223,12 @@ class SshConnection implements Connection {
    * a line equal to `holdUntil` is printed: the script can then wait (`exec cat >/dev/null`)
    * until `release()` ends its input — how a lock is held for a whole run.
    */
-  private exec(script: string, options: RunOptions, holdUntil?: string): Promise<{ result: RunResult; release: () => Promise<void> }> {
-    const become = options.becomeUser !== undefined && options.becomeUser !== this.target.user;
-    const password = become ? this.target.becomePassword : undefined;
-    let command: string;
-    if (!become) command = '/bin/sh -s';
-    else if (password === undefined) command = `sudo -n -H -u ${shellQuote(options.becomeUser!)} -- /bin/sh -s`;
-    else {
-      // sudo reads the password from standard input when it asks; the marker tells us the
-      // shell itself has started, so the script never goes to sudo (nor the password to the shell).
-      const inner = `echo ${BECOME_MARK} >&2; exec /bin/sh -s`;
-      command = `sudo -S -p ${shellQuote(SUDO_PROMPT)} -H -u ${shellQuote(options.becomeUser!)} -- /bin/sh -c ${shellQuote(inner)}`;
-    }
+  private exec(script: string, options: ExecOptions, holdUntil?: string): Promise<{ result: RunResult; release: () => Promise<void> }> {
+    const user = options.user !== undefined && options.user !== this.target.user ? options.user : undefined;
+    const password = user !== undefined && this.target.user !== 'root' ? this.target.becomePassword : undefined;
+    const timeoutSec = holdUntil ? undefined : options.timeoutSec ?? this.target.commandTimeoutSec;
+    const command = remoteCommand({ login: this.target.user, user, timeoutSec, askPassword: password !== undefined });
+    const become = user !== undefined;
     this.counts.commands++;
     return new Promise((resolve, reject) => {
       this.ssh.connection!.exec(command, (err: Error | undefined, channel: ClientChannel) => {
@@ -211,6 +240,14 @@ class SshConnection implements Connection {
         let refused = false;
         let settled = false;
         const closed = new Promise<void>((done) => channel.on('close', () => done()));
+        // timeout(1) on the host stops the command; should the host not even manage that, the
+        // channel is closed from here a little later, so no step waits forever.
+        let safetyFired = false;
+        const safety = timeoutSec === undefined ? undefined : setTimeout(() => {
+          safetyFired = true;
+          channel.close();
+        }, (timeoutSec + 15) * 1000);
+        void closed.then(() => clearTimeout(safety));
         const release = async () => {
           channel.end();
           await closed;
@@ -258,11 +295,13 @@ class SshConnection implements Connection {
         channel.on('close', (code: number | null | undefined) => {
           if (settled) return;
           settled = true;
-          const lost = code === undefined;
+          const lost = code === undefined && !safetyFired;
           const status = code ?? 255;
           const stderr = lost ? `${errText}the SSH connection dropped before the command finished\n`
-            : become && status !== 0 ? this.sudoMessage(errText, refused, options.becomeUser!) : errText;
-          resolve({ result: { stdout: Buffer.concat(out).toString('utf8'), stderr, code: status, ...(lost ? { lost: true } : {}) }, release: async () => {} });
+            : become && status !== 0 ? this.sudoMessage(errText, refused, user) : errText;
+          // timeout(1) exits 124 when it stopped the command (137 when it had to kill it).
+          const timedOut = !lost && timeoutSec !== undefined && (status === 124 || status === 137 || safetyFired) ? timeoutSec : undefined;
+          resolve({ result: { stdout: Buffer.concat(out).toString('utf8'), stderr, code: status, ...(lost ? { lost: true } : {}), ...(timedOut ? { timedOut } : {}) }, release: async () => {} });
         });
         if (started) sendScript();
       });
@@ -270,7 +309,7 @@ class SshConnection implements Connection {
   }
 
   /** sudo's own words are terse and several lines long; say which setting to fix instead. */
-  private sudoMessage(stderr: string, refused: boolean, becomeUser: string): string {
+  private sudoMessage(stderr: string, refused: boolean, becomeUser: string | undefined): string {
     const as = `${this.target.user} (sudo -u ${becomeUser})`;
     if (refused) return `sudo refused the password in PEM_BECOME_PASSWORD for ${as}\n`;
     if (this.target.becomePassword === undefined && /^sudo: a password is required/m.test(stderr)) {
@@ -279,7 +318,7 @@ class SshConnection implements Connection {
     return stderr;
   }
 
-  async hold(script: string, holdUntil: string, options: RunOptions = {}): Promise<HoldResult> {
+  async hold(script: string, holdUntil: string, options: ExecOptions = {}): Promise<HoldResult> {
     const { result, release } = await this.exec(script, options, holdUntil);
     return { ...result, release };
   }

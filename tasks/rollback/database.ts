@@ -4,10 +4,14 @@
 // Nothing the run did not create is ever dropped. Planning is pure: catalog facts in, steps out.
 
 import type { Change } from '../../src/change.ts';
-import { heredoc, shellQuote, type Connection } from '../../src/connection.ts';
+import type { Connection } from '../../src/connection.ts';
 import { HostError } from '../../src/errors.ts';
+import { runOp, type RemoteOp } from '../../src/remote/op.ts';
+import { findPsql, psqlCommand } from '../../src/remote/psql.ts';
+import { shellQuote, withInput } from '../../src/remote/shell.ts';
 import type { HostPlan } from '../../src/runner.ts';
-import { findPsql, psqlCommand } from '../backend-facts.ts';
+import { psqlTarget } from '../facts/backend.ts';
+import { STEP } from '../steps.ts';
 import { effectiveDatabaseAcl, publicHas } from '../database/acl.ts';
 import type { DbFacts } from '../database/facts.ts';
 import type { DbRecord } from '../database/plan.ts';
@@ -27,7 +31,7 @@ export function planDatabaseRollback(host: string, records: DbRecord[], facts: D
   const roleCreated = records.find((r): r is Extract<DbRecord, { kind: 'role' }> => r.kind === 'role' && r.created)?.role;
   const dbOf = (name: string) => facts.databases.find((d) => d.name === name);
   const steps: DbRollbackChange[] = [];
-  const step = (s: Omit<DbRollbackChange, 'host' | 'stage'>) => steps.push({ host, stage: 'database', ...s });
+  const step = (s: Omit<DbRollbackChange, 'host' | 'stage' | 'id'>) => steps.push({ host, stage: 'database', id: STEP.database(s.step), ...s });
 
   // CONNECT for PUBLIC, where the run took it away (on databases the run did not create).
   const regrant = records.flatMap((r) =>
@@ -78,32 +82,45 @@ export function planDatabaseRollback(host: string, records: DbRecord[], facts: D
   return steps.map((s) => (s.changed ? { ...s, sql: s.statements.map((q) => (s.database === 'postgres' ? q : `-- in database ${s.database}\n${q}`)) } : s));
 }
 
+/** Shell: the dump file, in the home directory of the user running it (runuser keeps root's $HOME). */
 export function dumpPath(database: string, runId: string): string {
-  return `$HOME/${database}-before-rollback-${runId}.dump`;
+  return `$(getent passwd "$(id -u)" | cut -d: -f6)/${database}-before-rollback-${runId}.dump`;
+}
+
+/** One rollback step's script: with --purge, pg_dump first (nothing is dropped if it fails). */
+function rollbackStepOp(backend: BackendSettings, c: DbRollbackChange, runId: string): RemoteOp<{ dump?: string; failure?: string }> {
+  const lines = ['set -u', findPsql(psqlTarget(backend))];
+  if (c.dump) {
+    // pg_dump lives beside psql; the custom format restores with pg_restore, one object at a time if need be.
+    lines.push(`umask 077; dump="${dumpPath(c.dump, runId)}"`,
+      `PGCONNECT_TIMEOUT=10 "\${PSQL%/*}/pg_dump" -Fc ${backend.pgSocketDir ? `-h ${shellQuote(backend.pgSocketDir)} ` : ''}-p ${backend.pgPort} -f "$dump" ${shellQuote(c.dump)} || { echo "pg_dump of ${c.dump} failed: nothing dropped" >&2; exit 30; }`,
+      'echo "#dump $dump"');
+  }
+  const sql = `\\set ON_ERROR_STOP on\n${c.database === 'postgres' ? '' : `\\connect ${quoteIdent(c.database)}\n`}${c.statements.join('\n')}\n`;
+  lines.push(withInput(`${psqlCommand(psqlTarget(backend))} >/dev/null`, sql));
+  return {
+    script: lines.join('\n'),
+    read(out) {
+      const dump = /^#dump (.+)$/m.exec(out.stdout)?.[1];
+      return { ...(dump ? { dump } : {}), ...(out.code !== 0 ? { failure: out.stderr.trim() || `psql exited with ${out.code}` } : {}) };
+    },
+  };
 }
 
 export function databaseRollbackPlan(conn: Connection, backend: BackendSettings, changes: DbRollbackChange[], runId: string): HostPlan {
   return {
     changes,
-    async apply(changed, record) {
-      for (const c of changed as DbRollbackChange[]) {
-        const lines = ['set -u', findPsql(backend)];
-        if (c.dump) {
-          // pg_dump lives beside psql; the custom format restores with pg_restore, one object at a time if need be.
-          lines.push(`umask 077; dump="${dumpPath(c.dump, runId)}"`,
-            `"\${PSQL%/*}/pg_dump" -Fc ${backend.pgSocketDir ? `-h ${shellQuote(backend.pgSocketDir)} ` : ''}-p ${backend.pgPort} -f "$dump" ${shellQuote(c.dump)} || { echo "pg_dump of ${c.dump} failed: nothing dropped" >&2; exit 30; }`,
-            'echo "dump $dump"');
+    async apply(changed, log) {
+      for (const c of changes.filter((x) => changed.includes(x))) {
+        const r = await runOp(conn, rollbackStepOp(backend, c, runId), { user: backend.pgOsUser, step: c.step });
+        if (r.failure) {
+          if (r.dump) log.done(c.id, { record: { dumped: r.dump, dropped: false } });
+          throw new HostError(conn.host, c.step, r.failure, r.dump ? `the database was dumped to ${r.dump}` : undefined);
         }
-        const sql = heredoc(`\\set ON_ERROR_STOP on\n${c.database === 'postgres' ? '' : `\\connect ${quoteIdent(c.database)}\n`}${c.statements.join('\n')}\n`);
-        lines.push(`${psqlCommand(backend)} ${sql.open}`, sql.body.trimEnd());
-        const r = await conn.run(lines.join('\n'), { becomeUser: backend.pgOsUser });
-        const dump = /^dump (.+)$/m.exec(r.stdout)?.[1];
-        if (r.code !== 0) {
-          if (dump) record(c.step, { dumped: dump, dropped: false });
-          throw new HostError(conn.host, c.step, r.stderr.trim() || `psql exited with ${r.code}`, dump ? `the database was dumped to ${dump}` : undefined);
-        }
-        if (dump) c.summary = `dumped ${c.dump} to ${dump} (on ${conn.host}), then dropped it`;
-        record(c.step, { statements: c.statements, ...(dump ? { dumped: dump } : {}) });
+        log.done(c.id, {
+          record: { statements: c.statements, ...(r.dump ? { dumped: r.dump } : {}) },
+          ...(r.dump ? { summary: `dumped ${c.dump} to ${r.dump} (on ${conn.host}), then dropped it` } : {}),
+        });
       }
     },
   };

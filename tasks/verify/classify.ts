@@ -7,11 +7,9 @@ import type { ParserVerdict } from './parser.ts';
 import type { BackendProbe, ForbiddenProbe, SessionFailure } from './probe.ts';
 import { backendsFromConnectArgs, hostPortLabel } from './uri.ts';
 
-export interface Verdict {
-  status: 'ok' | 'failed' | 'skipped';
-  message: string;
-  warnings?: string[];
-}
+import type { Verdict } from '../../src/checks.ts';
+
+export type { Verdict } from '../../src/checks.ts';
 
 const ok = (message: string, warnings?: string[]): Verdict => ({ status: 'ok', message, ...(warnings?.length ? { warnings } : {}) });
 const failed = (message: string): Verdict => ({ status: 'failed', message });

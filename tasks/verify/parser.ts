@@ -6,7 +6,7 @@
 // script that goes to `sh -s` on standard input (here-documents on fd 3 and 0): the URI carries
 // the password and must never be on a command line.
 
-import { shellQuote } from '../../src/connection.ts';
+import { shellQuote } from '../../src/remote/shell.ts';
 
 const PYTHON = String.raw`import base64, json, re, sys
 def out(**kw):

@@ -5,6 +5,8 @@ import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.ts';
+import type { Connection } from '../../src/connection.ts';
+import { lockScript } from '../../src/remote/lock.ts';
 import { run, type RunResult } from '../lab/sh.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -74,4 +76,19 @@ export function sudoPasswordUser(user: string, password: string, sudoers: string
     await run('mv', [tmp, sudoers]);
   };
   return { create, remove };
+}
+
+/** Where the run lock of the cluster's owner lives on a lab backend (its home, its own per host). */
+export const POSTGRES_LOCK = '/var/lib/postgresql/.pem-settings/lock';
+
+/** Takes a host's run lock for `user` as another run would, and holds it until released. */
+export async function holdRunLock(conn: Connection, runId: string, user?: string): Promise<{ release(): Promise<void> }> {
+  const lock = lockScript(':', { runId, holder: 'by a test', waitSec: 0 });
+  const held = await conn.hold(lock.script, lock.heldMarker, user ? { user } : {});
+  const state = lock.read(held.stdout).lock.state;
+  if (state !== 'held') {
+    await held.release();
+    throw new Error(`holdRunLock: the lock is ${state}: ${held.stdout}${held.stderr}`);
+  }
+  return held;
 }

@@ -6,10 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '../lab/lab.ts';
 import { loadInventory, resolveAll } from '../../src/inventory/index.ts';
-import { LOCK_FILE, holdLock } from '../../src/lock.ts';
 import { connect, type ConnectTarget } from '../../src/ssh/connect.ts';
 import { hostAccess } from '../../src/targets.ts';
-import { cli, hostFile, NASTY_PASSWORD, sql } from './helpers.ts';
+import { POSTGRES_LOCK, holdRunLock, cli, hostFile, NASTY_PASSWORD, sql } from './helpers.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const HBA = '/var/lib/postgresql/15/main/pg_hba.conf';
@@ -30,12 +29,12 @@ const parse = (stdout: string) => JSON.parse(stdout) as { run: string; hosts: Re
 function targetOf(host: string): ConnectTarget {
   const inventory = loadInventory(lab.inventoryPath);
   const resolved = resolveAll(inventory).find((h) => h.name === host)!;
-  return hostAccess(resolved, { inventoryFile: lab.inventoryPath, acceptNewHostKeys: false, connectTimeoutMs: 10_000 }, [])!.target;
+  return hostAccess(resolved, { inventoryFile: lab.inventoryPath, acceptNewHostKeys: false, connectTimeoutMs: 10_000, commandTimeoutSec: 120 }, [])!.target;
 }
 
-/** True once nobody holds the host's run lock (checked on the host itself with flock). */
+/** True once nobody holds the host's run lock of postgres (checked on the host itself with flock). */
 async function lockIsFree(host: string): Promise<boolean> {
-  return (await lab.exec(host, ['flock', '-n', LOCK_FILE, 'true'])).code === 0;
+  return (await lab.exec(host, ['flock', '-n', POSTGRES_LOCK, 'true'], { user: 'postgres' })).code === 0;
 }
 
 async function waitUntil(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
@@ -75,21 +74,33 @@ test.serial('--forks 1 works through every host one at a time', async (t) => {
   }
 });
 
-test.serial('a host whose lock another run holds fails fast with a clear message; released, the next run goes through', async (t) => {
+test.serial('a host whose lock another run holds is waited for up to --lock-timeout, naming the holder; then that host fails', async (t) => {
   const conn = await connect(targetOf('pg-primary'));
   try {
-    const held = await holdLock(conn, 'test-holder');
-    const started = Date.now();
-    const r = await cli(['deploy', '-i', lab.inventoryPath, '--check'], env);
-    t.true(Date.now() - started < 30_000, 'no waiting for the lock');
+    const held = await holdRunLock(conn, 'test-holder', 'postgres');
+    const r = await cli(['deploy', '-i', lab.inventoryPath, '--check', '--lock-timeout', '2'], env);
     t.is(r.code, 1, r.stdout);
-    t.regex(r.stdout, /pg-primary: facts\/lock: another pem-settings run holds this host \(run test-holder by \S+ pid \d+ since /);
+    t.regex(r.stdout, /pem-settings: pg-primary: waiting up to 2 s for the run lock of postgres, held by run test-holder by a test/);
+    t.regex(r.stdout, /pg-primary: facts\/lock: another pem-settings run holds this host's run lock \(run test-holder by a test\) and did not finish within 2 s/);
     t.regex(r.stdout, /^pg-primary +: ok=0 +changed=0 +failed=1 +unreachable=0/m);
-    t.regex(r.stdout, /^pg-standby +: ok=1 +changed=0 +failed=0 +unreachable=0/m, 'the other hosts were not held up');
+    t.regex(r.stdout, /^pg-standby +: ok=1 +changed=0 +failed=0 +unreachable=0/m, 'the other hosts went on');
     await held.release();
     t.true(await lockIsFree('pg-primary'));
-    const again = await cli(['deploy', '-i', lab.inventoryPath, '--check'], env);
-    t.is(again.code, 0, again.stdout);
+  } finally {
+    await conn.close();
+  }
+});
+
+test.serial('a run that finds a lock held waits for it and goes on once it is released', async (t) => {
+  const conn = await connect(targetOf('pg-primary'));
+  try {
+    const held = await holdRunLock(conn, 'test-holder', 'postgres');
+    const run = cli(['deploy', '-i', lab.inventoryPath, '--check', '--lock-timeout', '60'], env);
+    await new Promise((done) => setTimeout(done, 3000));
+    await held.release();
+    const r = await run;
+    t.is(r.code, 0, r.stdout);
+    t.regex(r.stdout, /waiting up to 60 s for the run lock of postgres, held by run test-holder/);
   } finally {
     await conn.close();
   }

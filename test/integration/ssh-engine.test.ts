@@ -145,7 +145,7 @@ test.serial('ProxyJump reaches web-1 through the outsider, checking known_hosts 
   // The session really comes from the outsider: sshd on web-1 sees its address as the client.
   const inventory = loadInventory(inv);
   const host = resolveAll(inventory).find((h) => h.name === 'web-1')!;
-  const access = hostAccess(host, { inventoryFile: inv, acceptNewHostKeys: false, connectTimeoutMs: 10_000 }, [])!;
+  const access = hostAccess(host, { inventoryFile: inv, acceptNewHostKeys: false, connectTimeoutMs: 10_000, commandTimeoutSec: 120 }, [])!;
   t.deepEqual(access.target.proxyJump, [{ user: 'labadmin', host: outsider, port: 22 }]);
   const conn = await connect(access.target);
   try {

@@ -3,10 +3,10 @@
 // verify runs in this process through the command function (the CLI wiring is the lead's).
 import test from 'ava';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { Command } from 'commander';
 import { startLab, type Lab } from '../lab/lab.ts';
 import { cli, hostFile, NASTY_PASSWORD, recapLine, sql, webappConsumer } from './helpers.ts';
-import { registerVerify } from '../../src/commands/verify.ts';
+import { main } from '../../src/cli.ts';
+import { pemJob } from '../../tasks/job.ts';
 import { pythonStringLiteral, readConfigValue, setConfigValue } from '../../tasks/config-local/edit.ts';
 import { percentEncode, settingsUri } from '../../tasks/config-local/uri.ts';
 
@@ -65,12 +65,10 @@ async function verifyWith(inventoryFile: string, ...args: string[]): Promise<{ c
   let stderr = '';
   let code = -1;
   const io = { stdout: (s: string) => void (stdout += s), stderr: (s: string) => void (stderr += s), isTTY: false };
-  const program = new Command().exitOverride();
-  registerVerify(program, io, (c) => (code = c));
   const saved = process.env['PEM_SETTINGS_PASSWORD'];
   process.env['PEM_SETTINGS_PASSWORD'] = NASTY_PASSWORD;
   try {
-    await program.parseAsync(['verify', '-i', inventoryFile, ...args], { from: 'user' });
+    code = await main(['verify', '-i', inventoryFile, ...args], pemJob, io);
   } finally {
     if (saved === undefined) delete process.env['PEM_SETTINGS_PASSWORD'];
     else process.env['PEM_SETTINGS_PASSWORD'] = saved;

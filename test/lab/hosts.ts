@@ -39,6 +39,8 @@ export interface LayoutInput {
   etcHosts: string;
   /** More (machine path, host path) bind mounts for backends (the EDB flavour's binaries). */
   extraBackendMounts?: [string, string][];
+  /** Home directories every host gets of its own (root lab): a home is per machine on real sites. */
+  homes?: { path: string; owner: Owner; mode: number }[];
 }
 
 async function own(path: string, owner: Owner | undefined): Promise<void> {
@@ -57,7 +59,7 @@ export async function layOutHost(i: LayoutInput): Promise<HostLayout> {
   await writeFile(etcHosts, i.etcHosts, { mode: 0o644 });
   const layout: HostLayout = {
     dir,
-    mounts: [[tmp, HOST_PATHS.tmp], [etcHosts, '/etc/hosts']],
+    mounts: [[tmp, HOST_PATHS.tmp], [etcHosts, '/etc/hosts'], ...(await ownHomes(dir, i))],
     sshdConfig: join(ssh, 'sshd_config'),
     sshdPidFile: join(ssh, 'sshd.pid'),
     sshdLog: join(ssh, 'sshd.log'),
@@ -99,6 +101,25 @@ export async function layOutHost(i: LayoutInput): Promise<HostLayout> {
     layout.mounts.push([layout.pgRun, HOST_PATHS.pgRun], [layout.pgData, i.pgDataPath], ...(i.extraBackendMounts ?? []));
   }
   return layout;
+}
+
+/**
+ * Each host's own home directories (root's, the cluster owner's...), mounted before anything
+ * beneath them (the data directory lives under postgres's home): the run lock lives in the
+ * home of the user who takes it, and hosts of a machine must not share it.
+ */
+async function ownHomes(dir: string, i: LayoutInput): Promise<[string, string][]> {
+  const mounts: [string, string][] = [];
+  for (const [n, home] of (i.asRoot ? i.homes ?? [] : []).entries()) {
+    const own = join(dir, `home-${n}`);
+    await mkdir(own, { recursive: true });
+    // The data directory is mounted at <home>/<version>/main: its mount point must exist.
+    if (i.pgDataPath.startsWith(home.path + '/')) await mkdir(join(own, i.pgDataPath.slice(home.path.length)), { recursive: true });
+    await chown(own, home.owner.uid, home.owner.gid);
+    await chmod(own, home.mode);
+    mounts.push([own, home.path]);
+  }
+  return mounts;
 }
 
 /** Map a path as a host sees it to the machine path that holds its bytes. */

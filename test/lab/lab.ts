@@ -158,8 +158,14 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
   const etcHosts = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', ...plan.hosts.map((h) => `${h.address}\t${h.name}`), ''].join('\n');
   const webIndex = (h: PlannedHost): number => Number(h.name.slice('web-'.length));
   log(`lab ${plan.name}: laying out ${plan.hosts.length} hosts in ${dir}`);
+  // Every host has its own homes, as real machines do (the run lock lives in its taker's home).
+  const homes = root ? [
+    { path: '/root', owner: { uid: 0, gid: 0 }, mode: 0o700 },
+    { path: await homeOf(osUser), owner: pgOwner!, mode: 0o755 },
+    { path: await homeOf(LAB_USER), owner: (await userIds(LAB_USER))!, mode: 0o755 },
+  ] : undefined;
   const layouts = await mapLimit(plan.hosts, 8, (host) =>
-    layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts,
+    layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts, ...(homes ? { homes } : {}),
       // EDB flavour: the server's own tree at /usr/edb/as15, and psql hidden from PATH.
       ...(edb ? { extraBackendMounts: [[pg.bin.replace(/\/bin$/, ''), EDB.home], ['/dev/null', '/usr/bin/psql']] as [string, string][] } : {}) }));
 
@@ -217,6 +223,13 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
     },
   }));
   return lab;
+}
+
+async function homeOf(user: string): Promise<string> {
+  const r = await run('getent', ['passwd', user]);
+  const home = r.stdout.trim().split(':')[5];
+  if (r.code !== 0 || !home) throw new Error(`lab: no home directory for ${user}`);
+  return home;
 }
 
 /** Plain-user lab: nothing is mounted, so the inventory names each host's own paths. */

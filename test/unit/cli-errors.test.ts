@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main, type Io } from '../../src/cli.ts';
+import { pemJob } from '../../tasks/job.ts';
 
 // The password comes from a .env file beside each inventory; the worker's own environment must not interfere.
 delete process.env['PEM_SETTINGS_PASSWORD'];
@@ -42,7 +43,7 @@ async function run(argv: string[], inventory: string, password: string | null = 
   let out = '';
   let err = '';
   const io: Io = { stdout: (s) => void (out += s), stderr: (s) => void (err += s), isTTY: false };
-  const code = await main(argv.map((a) => (a === 'INV' ? file : a)), io);
+  const code = await main(argv.map((a) => (a === 'INV' ? file : a)), pemJob, io);
   return { code, out, err, file };
 }
 
@@ -187,7 +188,7 @@ test('a deploy whose run records could not be kept is refused before anything co
   writeFileSync(join(dir, '.env'), 'PEM_SETTINGS_PASSWORD=long-enough-password\n');
   writeFileSync(join(dir, 'blocked'), 'a file where the state directory would go');
   let err = '';
-  const code = await main(['deploy', '-i', inventory, '--state-dir', join(dir, 'blocked')],
+  const code = await main(['deploy', '-i', inventory, '--state-dir', join(dir, 'blocked')], pemJob,
     { stdout: () => {}, stderr: (s) => void (err += s), isTTY: false });
   t.is(code, 2);
   t.regex(err, /cannot keep run records in .*blocked\/runs: (ENOTDIR|EEXIST).*--state-dir/);

@@ -1,11 +1,12 @@
 import test from 'ava';
 import { main, type Io } from '../../src/cli.ts';
+import { pemJob } from '../../tasks/job.ts';
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const io: Io = { stdout: (s) => void (out += s), stderr: (s) => void (err += s), isTTY: false };
-  const code = await main(argv, io);
+  const code = await main(argv, pemJob, io);
   return { code, out, err };
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../src/errors.ts';
-import { buildRunRecord, findDeployRecord, listRunRecords, stepRecords, writeRunRecord, type RunRecord } from '../../src/records.ts';
+import { buildRunRecord, findDeployRecord, listRunRecords, recordedSteps, writeRunRecord, type RunRecord } from '../../src/records.ts';
 import { emptyRecap, type HostRecap } from '../../src/runner.ts';
 
 function recap(steps: HostRecap['steps']): HostRecap {
@@ -31,8 +31,8 @@ test('a record keeps the changed and failed steps with what they did, nothing el
   const r = buildRunRecord(base('r2'), hosts)!;
   t.deepEqual(Object.keys(r.hosts), ['web-1', 'web-2']);
   t.deepEqual(r.hosts['web-1']!.steps, [{ stage: 'web', step: 'config_local.py', status: 'changed', message: 'set', record: { file: '/f', sha256After: 'cd' } }]);
-  t.deepEqual(stepRecords(r, 'web-1', 'web').get('config_local.py'), { file: '/f', sha256After: 'cd' });
-  t.is(stepRecords(r, 'web-2', 'web').size, 0);
+  t.deepEqual(recordedSteps(r, 'web-1', 'web').map((s) => s.record), [{ file: '/f', sha256After: 'cd' }]);
+  t.is(recordedSteps(r, 'web-2', 'web').length, 0);
 });
 
 test('rollback takes the latest deploy by default, or the one named; never a rollback', (t) => {
@@ -50,7 +50,7 @@ test('rollback takes the latest deploy by default, or the one named; never a rol
 });
 
 test('a restart that failed is owed by the next run while the file is as that run wrote it', async (t) => {
-  const { pendingRestart } = await import('../../tasks/deploy.ts');
+  const { pendingRestart } = await import('../../tasks/deploy/web.ts');
   const run = (id: string, restart: 'changed' | 'failed') => buildRunRecord(base(id, 'deploy', `2026-11-25T1${id.length}:00:00.000Z`), new Map([['web-2', recap([
     { stage: 'web', step: 'config_local.py', status: 'changed', message: 'set', record: { sha256After: `sha-${id}` } },
     { stage: 'web', step: 'restart web app', status: restart, message: restart === 'failed' ? 'dropped' : 'ok' },

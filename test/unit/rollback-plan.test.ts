@@ -1,42 +1,52 @@
 import test from 'ava';
 import { HostError } from '../../src/errors.ts';
-import { sha256 } from '../../tasks/backend-facts.ts';
+import { sha256, type FileFact } from '../../src/remote/read-files.ts';
 import type { DbFacts } from '../../tasks/database/facts.ts';
 import type { DbRecord } from '../../tasks/database/plan.ts';
 import { planDatabaseRollback } from '../../tasks/rollback/database.ts';
-import { planWebRollback, type WebDeployRecord } from '../../tasks/rollback/web.ts';
+import type { WebFileRecord } from '../../tasks/deploy/web.ts';
+import { planWebRollback, type WebRollbackFacts } from '../../tasks/rollback/web.ts';
 
 const BEFORE = 'SERVER_MODE = True\n';
 const AFTER = 'SERVER_MODE = True\nCONFIG_DATABASE_URI = "postgresql://u:p@h:5432/db"\n';
-const record: WebDeployRecord = { file: '/w/config_local.py', created: false, backup: '/w/config_local.py.bak', sha256Before: sha256(BEFORE), sha256After: sha256(AFTER) };
-const created: WebDeployRecord = { file: '/w/config_local.py', created: true, backup: null, sha256Before: null, sha256After: sha256(AFTER) };
-const file = (text: string) => ({ sha256: sha256(text), text });
+const PATH = '/w/config_local.py';
+const record: WebFileRecord = { file: PATH, target: PATH, created: false, backup: `${PATH}.bak`, sha256Before: sha256(BEFORE), sha256After: sha256(AFTER), owner: '', mode: '640' };
+const created: WebFileRecord = { ...record, created: true, backup: null, sha256Before: null };
+const file = (text: string, path = PATH): FileFact => {
+  const bytes = Buffer.from(text);
+  return { state: 'present', path, target: path, bytes, sha256: sha256(bytes), mode: '640', uid: 0, gid: 0 };
+};
+const absent: FileFact = { state: 'absent', path: PATH };
+const plan = (r: WebFileRecord, facts: WebRollbackFacts, force = false, restart?: string) =>
+  planWebRollback('web-1', r, facts, { force, runId: 'R1', ...(restart ? { restart } : {}) });
 
 test('web: restore when the file is what the run wrote; ok when already restored; the diff masks the password', (t) => {
-  const [c] = planWebRollback('web-1', record, { current: file(AFTER), backup: file(BEFORE) }, false);
-  t.true(c!.changed);
-  t.regex(c!.summary, /^restore \/w\/config_local.py from \/w\/config_local.py.bak$/);
-  t.notRegex(c!.diff!.before, /u:p@/);
-  const [ok] = planWebRollback('web-1', record, { current: file(BEFORE), backup: file(BEFORE) }, false);
-  t.false(ok!.changed);
+  const c = plan(record, { current: file(AFTER), backup: file(BEFORE, `${PATH}.bak`) });
+  t.true(c.file.changed);
+  t.regex(c.file.summary, /^restore \/w\/config_local.py from \/w\/config_local.py.bak$/);
+  t.notRegex(c.file.diff!.before, /u:p@/);
+  t.deepEqual(c.restore?.bytes, Buffer.from(BEFORE), 'the backup\'s bytes go back');
+  const ok = plan(record, { current: file(BEFORE), backup: file(BEFORE) });
+  t.false(ok.file.changed);
 });
 
 test('web: an edited file is refused with both checksums unless --force', (t) => {
   const edited = AFTER + '# by hand\n';
-  const e = t.throws(() => planWebRollback('web-1', record, { current: file(edited), backup: file(BEFORE) }, false), { instanceOf: HostError });
+  const e = t.throws(() => plan(record, { current: file(edited), backup: file(BEFORE) }), { instanceOf: HostError });
   t.regex(e!.message, new RegExp(`sha256 now ${sha256(edited)}, the run wrote ${sha256(AFTER)}.*the backup is /w/config_local.py.bak`));
-  const [forced] = planWebRollback('web-1', record, { current: file(edited), backup: file(BEFORE) }, true);
-  t.true(forced!.changed);
-  t.regex(forced!.summary, /--force: edited since; kept as a .bak/);
+  const forced = plan(record, { current: file(edited), backup: file(BEFORE) }, true);
+  t.true(forced.file.changed);
+  t.regex(forced.file.summary, /--force: edited since; kept as a .bak/);
+  t.is(forced.keepEditedAs, `${PATH}.pem-settings-rollback-R1.bak`);
 });
 
 test('web: a created file is removed, a missing or different backup is refused, restart follows the change', (t) => {
-  const [rm, restart] = planWebRollback('web-1', created, { current: file(AFTER) }, false, 'systemctl restart httpd');
-  t.regex(rm!.summary, /^remove \/w\/config_local.py, which the run created/);
-  t.true(restart!.changed);
-  t.false(planWebRollback('web-1', created, {}, false, 'x')[1]!.changed);
-  t.throws(() => planWebRollback('web-1', record, { current: file(AFTER) }, false), { message: /backup .* is missing/ });
-  t.throws(() => planWebRollback('web-1', record, { current: file(AFTER), backup: file('other') }, false), { message: /not the file as it was before the run/ });
+  const rm = plan(created, { current: file(AFTER) }, false, 'systemctl restart httpd');
+  t.regex(rm.file.summary, /^remove \/w\/config_local.py, which the run created/);
+  t.true(rm.restart!.changed);
+  t.false(plan(created, { current: absent }, false, 'x').restart!.changed);
+  t.throws(() => plan(record, { current: file(AFTER) }), { message: /backup .* is missing/ });
+  t.throws(() => plan(record, { current: file(AFTER), backup: file('other') }), { message: /not the file as it was before the run/ });
 });
 
 const facts = (over: Partial<DbFacts> = {}): DbFacts => ({

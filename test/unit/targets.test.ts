@@ -6,7 +6,7 @@ import { InventoryError } from '../../src/errors.ts';
 import type { ResolvedHost, Vars } from '../../src/inventory/index.ts';
 import { hostAccess, type AccessOptions, type HostAccess } from '../../src/targets.ts';
 
-const OPTIONS: AccessOptions = { inventoryFile: 'site.ini', acceptNewHostKeys: false, connectTimeoutMs: 10_000 };
+const OPTIONS: AccessOptions = { inventoryFile: 'site.ini', acceptNewHostKeys: false, connectTimeoutMs: 10_000, commandTimeoutSec: 120 };
 const host = (vars: Vars, name = 'db1.example'): ResolvedHost => ({ name, groups: ['all', 'backends'], vars });
 
 function access(vars: Vars, options: Partial<AccessOptions> = {}): HostAccess {
@@ -21,7 +21,7 @@ test('with no connection variables a host is reached like ssh would: its name, p
     target: {
       name: 'db1.example', address: 'db1.example', port: 22, user: userInfo().username,
       knownHostsFiles: [`${homedir()}/.ssh/known_hosts`, '/etc/ssh/ssh_known_hosts'],
-      acceptNewHostKeys: false, connectTimeoutMs: 10_000,
+      acceptNewHostKeys: false, connectTimeoutMs: 10_000, commandTimeoutSec: 120,
     },
   });
 });

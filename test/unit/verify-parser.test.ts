@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError, UnreachableError } from '../../src/errors.ts';
 import type { RunEvent } from '../../src/runner.ts';
-import { runChecks } from '../../tasks/verify/checks.ts';
+import { runChecks } from '../../src/checks.ts';
 import { parseParserOutput, parserScript } from '../../tasks/verify/parser.ts';
 
 const VENDOR = fileURLToPath(new URL('../../../shared/webapp-consumer/vendor', import.meta.url));

@@ -2,9 +2,14 @@
 // plain lines, the task tree, the recap and --json are the same code), but a step's outcome is
 // a verdict (ok / failed / skipped) reported as soon as it is known, and nothing is applied.
 
-import { forEachLimited } from '../../src/pool.ts';
-import { emptyRecap, failureOf, type HostRecap, type RunEvent, type StepReport } from '../../src/runner.ts';
-import type { Verdict } from './classify.ts';
+import { forEachLimited } from './pool.ts';
+import { emptyRecap, failureOf, type HostRecap, type RunEvent, type StepReport } from './runner.ts';
+/** A check's outcome: ok, failed or skipped, with what the operator should read. */
+export interface Verdict {
+  status: 'ok' | 'failed' | 'skipped';
+  message: string;
+  warnings?: string[];
+}
 
 export type Report = (step: string, verdict: Verdict) => void;
 

@@ -1,0 +1,94 @@
+// The run lock of one user on one host (SPEC 4): an flock held by a remote shell for as long as
+// the run's SSH connection lives, so it cannot go stale — if this process or the connection
+// dies, sshd ends the shell and the kernel drops the lock. It lives in the lock user's own home,
+// in a 0700 directory: no other local user can create, replace, hold or even open it, and
+// nothing there is followed if it is a link or opened if it is not a regular file. The shell that
+// takes the lock also runs the host's first operation (its facts): no extra round trip.
+
+import { frame, type Output } from './frame.ts';
+import { nonce } from './shell.ts';
+
+export type LockOutcome =
+  | { state: 'held' }
+  /** Another session of this same run holds it (one machine under two inventory names). */
+  | { state: 'self' }
+  /** Another run holds it and did not let go within the wait. */
+  | { state: 'busy'; holder: string }
+  /** The lock cannot be used (its directory is not safe); the message says why. */
+  | { state: 'refused'; reason: string };
+
+export interface LockRequest {
+  runId: string;
+  /** Who holds it, shown to a run that has to wait (no secret, no control characters). */
+  holder: string;
+  /** Seconds to wait for another run's lock; 0: only long enough to tell our own run from another. */
+  waitSec: number;
+}
+
+export interface LockScript {
+  script: string;
+  /** The line printed once the lock is held and the first operation has run. */
+  heldMarker: string;
+  read(stdout: string): { lock: LockOutcome; body?: Output };
+}
+
+/** Removes control characters (a holder line is written by whoever holds the lock). */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '').slice(0, 300);
+}
+
+const LOCK_DIR = [
+  'h=$(getent passwd "$(id -u)" | cut -d: -f6)',
+  '[ -n "$h" ] && [ -d "$h" ] || { echo "#lock refused no home directory for $(id -un) to keep the run lock in"; exit 0; }',
+  'd="$h/.pem-settings"',
+  '[ ! -L "$d" ] || { echo "#lock refused $d is a symbolic link"; exit 0; }',
+  '[ -d "$d" ] || mkdir -m 700 "$d" 2>/dev/null || [ -d "$d" ] || { echo "#lock refused cannot create $d"; exit 0; }',
+  '[ ! -L "$d" ] && [ "$(stat -c %u "$d")" = "$(id -u)" ] || { echo "#lock refused $d is not owned by $(id -un)"; exit 0; }',
+  'chmod 700 "$d" 2>/dev/null',
+  'f="$d/lock"',
+  '[ ! -L "$f" ] || { echo "#lock refused $f is a symbolic link"; exit 0; }',
+  '[ ! -e "$f" ] || [ -f "$f" ] || { echo "#lock refused $f is not a regular file"; exit 0; }',
+  'exec 9>>"$f" || { echo "#lock refused cannot open $f"; exit 0; }',
+];
+
+export function lockScript(body: string, request: LockRequest): LockScript {
+  const n = nonce(`lock\u0000${body}`);
+  const heldMarker = `#${n} held`;
+  const framed = frame([body]);
+  const holder = printable(`run ${request.runId} ${request.holder}`).replace(/'/g, '');
+  const script = [
+    'set -u',
+    ...LOCK_DIR,
+    `end=$(( $(date +%s) + ${Math.max(1, request.waitSec)} ))`,
+    'got=',
+    'if flock -n 9; then got=1; else',
+    '  while :; do',
+    '    who=$(head -c 300 "$f" 2>/dev/null | tr -cd "[:print:]")',
+    `    case "$who" in 'run ${request.runId} '*) got=self; break;; esac`,
+    '    [ "$(date +%s)" -lt "$end" ] || break',
+    '    if flock -w 1 9; then got=1; break; fi',
+    '  done',
+    'fi',
+    'case "$got" in',
+    `  1) printf '%s\\n' '${holder}' > "$f"; echo "#lock held";;`,
+    '  self) echo "#lock self";;',
+    '  *) echo "#lock busy $who"; exit 0;;',
+    'esac',
+    framed.script,
+    `echo '${heldMarker}'`,
+    'exec cat >/dev/null',
+  ].join('\n');
+  return {
+    script,
+    heldMarker,
+    read(stdout) {
+      const line = /^#lock (\w+) ?(.*)$/m.exec(stdout);
+      const [, state = '', rest = ''] = line ?? [];
+      const lock: LockOutcome = state === 'held' ? { state } : state === 'self' ? { state }
+        : state === 'busy' ? { state, holder: printable(rest) || 'unknown' }
+          : { state: 'refused', reason: printable(rest) || 'the lock script printed nothing' };
+      const body = framed.split(stdout)[0];
+      return { lock, ...(body ? { body } : {}) };
+    },
+  };
+}

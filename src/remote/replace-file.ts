@@ -1,0 +1,161 @@
+// Replacing a file on a host, atomically, and only if it is still what was read: the new bytes
+// go to a temporary file beside the real file (a link is followed: the file it points to is
+// replaced and the link stays), which gets the owner and mode, passes the validation and the
+// readability check, and is renamed into place. Until the rename, every way out (an error, a
+// signal, a full disk) removes what the script made: nothing changed, nothing left behind.
+
+import { OpError, failure, type RemoteOp } from './op.ts';
+import { base64Input, shellQuote } from './shell.ts';
+
+/** Exit statuses of the script, shared with the code that reads them. */
+export const REPLACE_EXIT = {
+  changedSinceRead: 10,
+  backupFailed: 11,
+  tempFailed: 12,
+  ownerFailed: 13,
+  invalid: 14,
+  unreadableByUser: 15,
+  renameFailed: 16,
+} as const;
+
+export interface ReplaceRequest {
+  /** The path as configured (it may be a symbolic link). */
+  path: string;
+  /** What the file must still be: its sha256 (and the file the path led to, when known), or absent. */
+  expect: { sha256: string; target?: string } | 'absent';
+  bytes: Buffer;
+  /** `user:group` (names or numbers) to give the file; default: the existing file's. */
+  owner?: string;
+  /** Octal mode to give the file; default: the existing file's. */
+  mode?: string;
+  /** Copy the existing file first to its own path plus this suffix (beside it); never readable by others. */
+  backupSuffix?: string;
+  /** Name stem of the temporary file, e.g. ".config_local". */
+  tempStem: string;
+  /** A check of the new file, given as $1; prints why it failed on standard output. */
+  validate?: { command: string; what: string };
+  /** A user who must be able to read the new file (checked as root only), or a script that prints one. */
+  readableBy?: { user: string } | { detect: string };
+}
+
+export interface Replaced {
+  /** The file that was replaced (the link's target when the path is a link). */
+  target: string;
+  backup?: string;
+  /** Who was checked to read it; unchecked when no user was known or we are not root. */
+  reader?: { user: string; checked: boolean };
+}
+
+const E = REPLACE_EXIT;
+
+function guard(r: ReplaceRequest): string[] {
+  if (r.expect === 'absent') {
+    return ['t=$p', `if [ -e "$p" ] || [ -L "$p" ]; then echo "$p appeared since it was read; run again" >&2; exit ${E.changedSinceRead}; fi`];
+  }
+  return [
+    't=$(readlink -f -- "$p") || t=',
+    ...(r.expect.target === undefined ? [] : [
+      `[ "$t" = ${shellQuote(r.expect.target)} ] || { echo "$p no longer leads to the file that was read; run again" >&2; exit ${E.changedSinceRead}; }`,
+    ]),
+    `[ -f "$t" ] && set -- $(sha256sum < "$t") && [ "\${1:-}" = ${r.expect.sha256} ] || { echo "$p changed since it was read; run again" >&2; exit ${E.changedSinceRead}; }`,
+  ];
+}
+
+function ownerAndMode(r: ReplaceRequest): string[] {
+  const exists = r.expect !== 'absent';
+  const owner = r.owner ? `chown ${shellQuote(r.owner)} "$tmp"` : exists ? 'chown --reference="$t" "$tmp"' : ':';
+  const mode = r.mode ? `chmod ${r.mode} "$tmp"` : exists ? 'chmod --reference="$t" "$tmp"' : ':';
+  const who = r.owner ?? 'of the file it replaces';
+  return [`${owner} 2>/dev/null && ${mode} || { echo "cannot give the new file the owner ${who} and its mode as $(id -un); nothing was changed" >&2; exit ${E.ownerFailed}; }`];
+}
+
+function validation(r: ReplaceRequest): string[] {
+  if (!r.validate) return [];
+  return [
+    `pems_validate() {\n${r.validate.command}\n}`,
+    `why=$(pems_validate "$tmp") || { echo "the new file fails ${r.validate.what} ($(printf '%s' "$why" | head -n 3 | tr '\\n' ' ')); nothing was changed" >&2; exit ${E.invalid}; }`,
+  ];
+}
+
+function readability(r: ReplaceRequest): string[] {
+  if (!r.readableBy) return ['echo "#reader -"'];
+  const pick = 'user' in r.readableBy ? `u=${shellQuote(r.readableBy.user)}` : `u=$(\n${r.readableBy.detect}\n) || u=`;
+  return [
+    pick,
+    'if [ -z "$u" ]; then echo "#reader -"',
+    `elif ! id -u "$u" >/dev/null 2>&1; then echo "user $u does not exist on the host; nothing was changed" >&2; exit ${E.unreadableByUser}`,
+    'elif [ "$(id -u)" = 0 ]; then',
+    `  runuser -u "$u" -- test -r "$tmp" || { echo "the web app user $u could not read the new file (owner $(stat -c %U:%G "$tmp"), mode $(stat -c %a "$tmp")); nothing was changed" >&2; exit ${E.unreadableByUser}; }`,
+    '  echo "#reader $u checked"',
+    'else echo "#reader $u unchecked"; fi',
+  ];
+}
+
+export function replaceFile(r: ReplaceRequest): RemoteOp<Replaced> {
+  const script = [
+    'set -u',
+    'umask 077',
+    `p=${shellQuote(r.path)}`,
+    ...guard(r),
+    'tmp=; backup=',
+    'trap \'[ -z "$tmp" ] || rm -f "$tmp"; [ -z "$backup" ] || rm -f "$backup"\' EXIT',
+    'trap \'exit 129\' HUP INT PIPE TERM',
+    ...(r.backupSuffix && r.expect !== 'absent' ? [
+      `backup="$t"${shellQuote(r.backupSuffix)}`,
+      // The backup may hold a password: like the file it copies, never readable by others.
+      `cp -p -- "$t" "$backup" && chmod o-rwx "$backup" || { echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit ${E.backupFailed}; }`,
+    ] : []),
+    `tmp=$(mktemp "\${t%/*}/${r.tempStem}.pem-settings.XXXXXX") || { tmp=; echo "cannot create a temporary file beside $t (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; }`,
+    // A write cut short (disk full) must never be renamed into place: it could be a valid but shorter file.
+    base64Input(`base64 -d > "$tmp"`, r.bytes, `|| { echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; }`),
+    ...ownerAndMode(r),
+    ...validation(r),
+    ...readability(r),
+    `mv -f -- "$tmp" "$t" || { echo "cannot replace $t; nothing was changed" >&2; exit ${E.renameFailed}; }`,
+    'tmp=; trap - EXIT HUP INT PIPE TERM',
+    'echo "#target $t"',
+    'echo "#backup $backup"',
+  ].join('\n');
+  return {
+    script,
+    read(out) {
+      if (out.code !== 0) throw new OpError(failure(out, 'the replacement'), out.code);
+      const value = (key: string) => new RegExp(`^#${key} (.*)$`, 'm').exec(out.stdout)?.[1];
+      const reader = value('reader');
+      const [user, how] = (reader ?? '-').split(' ');
+      return {
+        target: value('target') ?? r.path,
+        ...(value('backup') ? { backup: value('backup')! } : {}),
+        ...(user && user !== '-' ? { reader: { user, checked: how === 'checked' } } : {}),
+      };
+    },
+  };
+}
+
+/** Removes a file (rollback of one the run created), only if it is still what was read. */
+export function removeFile(r: { path: string; expect: { sha256: string; target?: string }; keepAs?: string }): RemoteOp<void> {
+  const script = [
+    'set -u',
+    `p=${shellQuote(r.path)}`,
+    ...guard({ ...r, bytes: Buffer.alloc(0), tempStem: '' }),
+    ...(r.keepAs ? [`cp -p -- "$t" ${shellQuote(r.keepAs)} && chmod o-rwx ${shellQuote(r.keepAs)} || { echo "cannot keep a copy as ${r.keepAs}; nothing was changed" >&2; exit ${E.backupFailed}; }`] : []),
+    // The link (if the path is one) goes too: it would point at nothing.
+    `rm -f -- "$t" && { [ "$p" = "$t" ] || rm -f -- "$p"; } || { echo "cannot remove $t" >&2; exit ${E.renameFailed}; }`,
+  ].join('\n');
+  return {
+    script,
+    read(out) {
+      if (out.code !== 0) throw new OpError(failure(out, 'the removal'), out.code);
+    },
+  };
+}
+
+/** Removes a file we made (a backup that is no longer needed); nothing if it is gone. */
+export function deleteFile(path: string): RemoteOp<void> {
+  return {
+    script: `rm -f -- ${shellQuote(path)}`,
+    read(out) {
+      if (out.code !== 0) throw new OpError(failure(out, 'the removal'), out.code);
+    },
+  };
+}

@@ -1,0 +1,42 @@
+// Facts of one web host (SPEC 4 stage 1), in one round trip as the become user: config_local.py
+// (bytes, owner, mode, where a link leads), config.py's owner (a new file takes it), and whether
+// python3 is there to check the new file compiles.
+
+import { HostError } from '../../src/errors.ts';
+import { OpError, batch, type Output, type RemoteOp } from '../../src/remote/op.ts';
+import { whichCommands } from '../../src/remote/probe.ts';
+import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
+import type { WebSettings } from '../settings.ts';
+
+export interface WebFacts {
+  file: FileFact;
+  configPy: FileFact;
+  python3: boolean;
+}
+
+export function configPyPath(configLocal: string): string {
+  return `${configLocal.replace(/\/[^/]*$/, '') || ''}/config.py`;
+}
+
+export function webFactsOp(w: WebSettings): RemoteOp<WebFacts> {
+  const op = batch(readFiles([{ path: w.configLocal }, { path: configPyPath(w.configLocal), content: false }]), whichCommands(['python3']));
+  return {
+    script: op.script,
+    read(out) {
+      const [[file, configPy], programs] = op.read(out);
+      if (file!.state === 'special') throw new OpError(`${w.configLocal} is not a regular file`, undefined, 'check pem_config_local');
+      if (file!.state === 'unreadable') throw new OpError(`${w.configLocal} is not readable by the SSH user`, undefined, 'set ansible_become so the file is read as root');
+      return { file: file!, configPy: configPy!, python3: programs['python3'] !== undefined };
+    },
+  };
+}
+
+/** The facts from an opened session's output, or the host's failure in the operator's words. */
+export function readWebFacts(host: string, w: WebSettings, out: Output): WebFacts {
+  try {
+    return webFactsOp(w).read(out);
+  } catch (e) {
+    if (e instanceof OpError) throw new HostError(host, 'facts', e.message, e.hint);
+    throw e;
+  }
+}

@@ -23,6 +23,8 @@ export interface LockRequest {
   holder: string;
   /** Seconds to wait for another run's lock; 0: only long enough to tell our own run from another. */
   waitSec: number;
+  /** Shell word for the directory that holds the lock directory; default: the user's home. */
+  home?: string;
 }
 
 export interface LockScript {
@@ -37,8 +39,8 @@ export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '').slice(0, 300);
 }
 
-const LOCK_DIR = [
-  'h=$(getent passwd "$(id -u)" | cut -d: -f6)',
+const lockDir = (home = '$(getent passwd "$(id -u)" | cut -d: -f6)') => [
+  `h=${home}`,
   '[ -n "$h" ] && [ -d "$h" ] || { echo "#lock refused no home directory for $(id -un) to keep the run lock in"; exit 0; }',
   'd="$h/.pem-settings"',
   '[ ! -L "$d" ] || { echo "#lock refused $d is a symbolic link"; exit 0; }',
@@ -58,7 +60,7 @@ export function lockScript(body: string, request: LockRequest): LockScript {
   const holder = printable(`run ${request.runId} ${request.holder}`).replace(/'/g, '');
   const script = [
     'set -u',
-    ...LOCK_DIR,
+    ...lockDir(request.home),
     `end=$(( $(date +%s) + ${Math.max(1, request.waitSec)} ))`,
     'got=',
     'if flock -n 9; then got=1; else',

@@ -3,8 +3,7 @@
 
 import type { Connection } from '../src/connection.ts';
 import { HostError, UnreachableError } from '../src/errors.ts';
-import { runOp } from '../src/remote/op.ts';
-import { lastLines, runCommand } from '../src/remote/run-command.ts';
+import { lastLines } from '../src/remote/run-command.ts';
 
 export interface RestartOptions {
   user?: string;
@@ -16,20 +15,16 @@ export interface RestartOptions {
 
 /** Runs pem_web_restart; throws when it failed, timed out or was cut off (the next deploy owes it). */
 export async function restartWebApp(conn: Connection, command: string, o: RestartOptions): Promise<void> {
-  let out;
-  try {
-    out = await runOp(conn, runCommand(command), {
-      ...(o.user ? { user: o.user } : {}), timeoutSec: o.timeoutSec, step: o.step,
-      ifLost: 'whether the web app restarted is unknown',
-    });
-  } catch (e) {
-    if (e instanceof HostError) {
-      const Same = e instanceof UnreachableError ? UnreachableError : HostError;
-      throw new Same(conn.host, o.step, `pem_web_restart: ${e.reason}`, `${o.fileState}; the next deploy restarts the web app (or restart it by hand)`);
-    }
-    throw e;
+  const r = await conn.run(command, { ...(o.user ? { user: o.user } : {}), timeoutSec: o.timeoutSec });
+  if (r.lost) {
+    throw new UnreachableError(conn.host, o.step, 'the SSH connection dropped while pem_web_restart ran: whether the web app restarted is unknown',
+      `${o.fileState}; the next deploy restarts the web app (or restart it by hand)`);
   }
-  if (out.code !== 0) {
-    throw new HostError(conn.host, o.step, `pem_web_restart exited with ${out.code}: ${lastLines(out.stderr)}`, `${o.fileState}; restart the web app by hand`);
+  if (r.timedOut) {
+    throw new HostError(conn.host, o.step, `pem_web_restart did not finish within ${r.timedOut} s (pem_web_restart_timeout) and was stopped`,
+      `${o.fileState}; the next deploy restarts the web app (or restart it by hand)`);
+  }
+  if (r.code !== 0) {
+    throw new HostError(conn.host, o.step, `pem_web_restart exited with ${r.code}: ${lastLines(r.stderr)}`, `${o.fileState}; restart the web app by hand`);
   }
 }

@@ -59,7 +59,7 @@ test.serial('a pg_hba.conf the new content would make invalid: Postgres\' error,
   t.deepEqual(stepsOf(doc, 'pg-standby'), ['facts/server ok', 'pg_hba/pg_hba.conf rule failed']);
   const line = broken.split('\n').indexOf('host all all 10.99.0.0/16 bogus') + 1;
   t.regex(doc.hosts['pg-standby']!.steps[1]!.message,
-    new RegExp(`^the new pg_hba.conf is invalid, the backup was restored and nothing reloaded: ${line}: invalid authentication method "bogus"`));
+    new RegExp(`^the server finds the new file invalid: ${line}: invalid authentication method "bogus"; the file was put back as it was and nothing was reloaded`));
   t.is(await readFile(path, 'utf8'), broken, 'the file as it was before the run, byte for byte');
   t.is(await sql(lab, 'pg-standby', 'SELECT pg_conf_load_time()'), loaded, 'no reload');
   t.deepEqual(await leftovers(lab, 'pg-standby', PG_DATA), []);

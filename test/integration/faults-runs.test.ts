@@ -26,36 +26,48 @@ async function converges(t: import('ava').ExecutionContext, pw: string): Promise
   for (const h of WEBS) t.deepEqual(await leftovers(lab, h, WEB_DIR), [], `${h}: nothing left behind`);
 }
 
-test.serial('two deploys at once on an overlapping host: the second fails fast on the lock and writes nothing, the first completes', async (t) => {
+test.serial('a deploy that needs a host another run holds waits for it, then finds nothing left to change there', async (t) => {
   t.is((await deploy(password(1))).code, 0, 'a first deploy with everything in place');
   const slow = await inventoryWith(lab, 'slow-web2', { 'web-2': `pem_web_restart='sleep 5'` });
   // The first run is limited to web-2 and holds it in its restart; the second wants every host.
-  const before = { web: await webFiles(lab), hba: await hbaFiles(lab) };
   const first = spawnCli(['deploy', '-i', slow, '--limit', 'web-2', '--json'], { PEM_SETTINGS_PASSWORD: password(2) });
   await waitUntil('the first run holds web-2 in its restart', 60_000, () => running(lab, 'web-2', 'sleep 5'));
-  const second = await deploy(password(2));
-  t.is(first.child.exitCode, null, 'the second run ended while the first was still in its step');
-  t.is(second.code, 1, second.stderr);
-  const doc = parseJson(second);
-  t.deepEqual(stepsOf(doc, 'web-2'), ['facts/lock failed']);
+  const second = await cli(['deploy', '-i', lab.inventoryPath], { PEM_SETTINGS_PASSWORD: password(2) });
   const firstDone = await first.done;
   t.is(firstDone.code, 0, firstDone.stdout + firstDone.stderr);
+  t.is(second.code, 0, second.stdout + second.stderr);
   const firstDoc = parseJson(firstDone);
-  t.regex(doc.hosts['web-2']!.steps[0]!.message,
-    new RegExp(`^another pem-settings run holds this host \\(run ${firstDoc.run} by root@\\S+ pid ${first.child.pid} since .*\\) \\(wait for it to finish`));
-  for (const h of ['pg-primary', 'pg-standby', 'web-1', 'web-3']) t.is(doc.hosts[h]!.changed, 0, `the second run wrote nothing on ${h}`);
+  t.regex(second.stdout, new RegExp(`pem-settings: web-2: waiting up to 300 s for the run lock of root, held by run ${firstDoc.run} by root@\\S+ pid ${first.child.pid} since `));
   t.deepEqual(stepsOf(firstDoc, 'web-2'), ['facts/config_local.py ok', 'web/config_local.py changed', 'web/restart web app changed']);
-  // Only the first run wrote: web-2 has its new file, everything else is as it was.
-  const after = { web: await webFiles(lab), hba: await hbaFiles(lab) };
-  for (const h of ['web-1', 'web-3']) t.is(after.web[`${h}:${FILE}`], before.web[`${h}:${FILE}`], h);
-  t.deepEqual(after.hba, before.hba);
-  t.not(after.web[`web-2:${FILE}`], before.web[`web-2:${FILE}`]);
-  t.false((await runRecords(lab)).includes(`${doc.run}.json`), 'the second run has no record: it changed nothing');
-
-  const rerun = await deploy(password(2));
-  t.is(rerun.code, 0, rerun.stdout);
-  t.is(parseJson(rerun).hosts['web-2']!.changed, 0, 'web-2 already has what the first run wrote');
+  t.regex(recapLine(second.stdout, 'web-2'), /changed=0 +failed=0/, 'the second run read web-2 after the first was done');
+  for (const h of ['web-1', 'web-3']) t.regex(recapLine(second.stdout, h), /changed=1 +failed=0/, h);
   await converges(t, password(2));
+});
+
+test.serial('two deploys started together both finish: every web host has one URI, and the next deploy changes nothing', async (t) => {
+  const a = spawnCli(['deploy', '-i', lab.inventoryPath, '--json'], { PEM_SETTINGS_PASSWORD: password(5) });
+  const b = spawnCli(['deploy', '-i', lab.inventoryPath, '--json'], { PEM_SETTINGS_PASSWORD: password(5) });
+  const [ra, rb] = await Promise.all([a.done, b.done]);
+  t.is(ra.code, 0, ra.stdout + ra.stderr);
+  t.is(rb.code, 0, rb.stdout + rb.stderr);
+  for (const [h, text] of Object.entries(await webFiles(lab))) {
+    t.is(Buffer.from(text ?? '', 'base64').toString('utf8').split('\n').filter((l) => /^CONFIG_DATABASE_URI\s*=/.test(l)).length, 1, `${h}: exactly one active assignment`);
+  }
+  await converges(t, password(5));
+});
+
+test.serial('a deploy started while a rollback runs waits for it', async (t) => {
+  const slow = await inventoryWith(lab, 'slow-rollback', { 'web-2': `pem_web_restart='sleep 5'` });
+  t.is((await cli(['deploy', '-i', slow], { PEM_SETTINGS_PASSWORD: password(6) })).code, 0);
+  const rollback = spawnCli(['rollback', '-i', slow], {});
+  await waitUntil('the rollback holds web-2 in its restart', 60_000, () => running(lab, 'web-2', 'sleep 5'));
+  const deployed = await cli(['deploy', '-i', lab.inventoryPath], { PEM_SETTINGS_PASSWORD: password(6) });
+  const rolled = await rollback.done;
+  t.is(rolled.code, 0, rolled.stdout + rolled.stderr);
+  t.is(deployed.code, 0, deployed.stdout + deployed.stderr);
+  t.regex(deployed.stdout, /web-2: waiting up to 300 s for the run lock of root, held by run \S+ by /);
+  t.regex(recapLine(deployed.stdout, 'web-2'), /changed=1 +failed=0/, 'the deploy put back what the rollback undid');
+  await converges(t, password(6));
 });
 
 test.serial('Ctrl-C in the middle of a run: the step in flight finishes, no new one starts, the record says interrupted, exit 130; a re-run converges and rollback of that run works', async (t) => {

@@ -8,6 +8,7 @@ import { startLab, type Lab } from '../lab/lab.ts';
 import { loadInventory, resolveAll } from '../../src/inventory/index.ts';
 import { connect, type ConnectTarget } from '../../src/ssh/connect.ts';
 import { hostAccess } from '../../src/targets.ts';
+import { spawnCli } from './faults-shared.ts';
 import { POSTGRES_LOCK, holdRunLock, cli, hostFile, NASTY_PASSWORD, sql } from './helpers.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -95,10 +96,10 @@ test.serial('a run that finds a lock held waits for it and goes on once it is re
   const conn = await connect(targetOf('pg-primary'));
   try {
     const held = await holdRunLock(conn, 'test-holder', 'postgres');
-    const run = cli(['deploy', '-i', lab.inventoryPath, '--check', '--lock-timeout', '60'], env);
-    await new Promise((done) => setTimeout(done, 3000));
+    const run = spawnCli(['deploy', '-i', lab.inventoryPath, '--check', '--lock-timeout', '60'], env);
+    await waitUntil('the run says it waits', 60_000, async () => run.stdout().includes('waiting up to 60 s'));
     await held.release();
-    const r = await run;
+    const r = await run.done;
     t.is(r.code, 0, r.stdout);
     t.regex(r.stdout, /waiting up to 60 s for the run lock of postgres, held by run test-holder/);
   } finally {

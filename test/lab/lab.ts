@@ -225,10 +225,12 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
   return lab;
 }
 
+/** A user's home directory, made on the machine if missing (a system user's often is): hosts mount their own over it. */
 async function homeOf(user: string): Promise<string> {
   const r = await run('getent', ['passwd', user]);
   const home = r.stdout.trim().split(':')[5];
   if (r.code !== 0 || !home) throw new Error(`lab: no home directory for ${user}`);
+  await mkdir(home, { recursive: true });
   return home;
 }
 

@@ -77,7 +77,7 @@ export function checkLocalUserName(name: string): void {
 export async function createLocalUser(name: string): Promise<{ uid: number; gid: number }> {
   checkLocalUserName(name);
   if (await userIds(name)) throw new Error(`lab: user ${name} already exists and was not created by this lab: pick another name`);
-  await must('useradd', ['-m', '-s', '/bin/bash', '-c', 'pem-settings lab: hostile local user', name]);
+  await must('useradd', ['-m', '-s', '/bin/bash', '-c', 'pem-settings lab hostile local user', name]);
   const ids = await userIds(name);
   if (!ids) throw new Error(`lab: useradd ${name} succeeded but the user is not there`);
   return ids;

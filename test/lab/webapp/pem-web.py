@@ -12,7 +12,7 @@ file, as in the real app.
   pem-web restart [--lazy] [--delay SECONDS] [--user USER] [--web-dir DIR]
       Stop (forget the last start), then start, as the web app's user (default www-data when run
       as root): read the URI; if the settings database holds all of the web app's tables, just
-      start; if it holds none, create them one by one, SECONDS apart (default 0.3); then add the
+      start; if it holds none, create them one by one, SECONDS before each (default 0.3); then add the
       default preference row if it is missing (check, then insert: no unique constraint).
       --lazy: only stop; the app starts on its first request, i.e. the next `health`.
   pem-web health
@@ -46,9 +46,10 @@ TABLES = [
                "servergroup_id INTEGER NOT NULL REFERENCES servergroup(id), name VARCHAR(128) NOT NULL, "
                "host VARCHAR(1024), port INTEGER"),
     ("preferences", "id SERIAL PRIMARY KEY, cid INTEGER NOT NULL, name VARCHAR(256) NOT NULL"),
-    ("user_preferences", 'pid INTEGER NOT NULL REFERENCES preferences(id), uid INTEGER NOT NULL REFERENCES "user"(id), '
-                         "value VARCHAR(1024) NOT NULL, PRIMARY KEY (pid, uid)"),
+    ("setting", 'user_id INTEGER NOT NULL REFERENCES "user"(id), setting VARCHAR(256) NOT NULL, value TEXT, '
+                "PRIMARY KEY (user_id, setting)"),
 ]
+# No user_preferences: webapp-consumer/consumer.py creates a table of that name with its own columns.
 SCHEMA_VERSION = "pemstandin0001"
 
 
@@ -166,10 +167,12 @@ def start(web_dir, delay):
                 raise Failure(3, "found %d of the web app's %d tables (%s): another web app is creating the schema "
                                  "right now; not starting on a half-made schema" % (len(have), len(TABLES), ", ".join(have)))
             if not have:
-                log("creating the schema (%d tables, %.2f s apart, no lock)" % (len(TABLES), delay))
+                log("creating the schema (%d tables, %.2f s before each, no lock)" % (len(TABLES), delay))
                 for i, (name, columns) in enumerate(TABLES):
-                    if i:
-                        time.sleep(delay)
+                    # A pause before each table, the first too: the real app's migrations do work
+                    # between finding the database empty and creating a table. Two apps that start
+                    # within that pause both find it empty, and one fails on a DDL error.
+                    time.sleep(delay)
                     try:
                         c.execute(sa.text('CREATE TABLE "%s" (%s)' % (name, columns)))
                     except sa.exc.DBAPIError as e:
@@ -233,7 +236,7 @@ def main():
     r.add_argument("--lazy", action="store_true", help="only stop: start on the first request (the next health)")
     h = sub.add_parser("health")
     for q in (r, h):
-        q.add_argument("--delay", type=float, default=0.3, help="seconds between two CREATE TABLEs (default 0.3)")
+        q.add_argument("--delay", type=float, default=0.3, help="seconds before each CREATE TABLE (default 0.3)")
         q.add_argument("--user", help="user the web app runs as (default www-data when run as root)")
         q.add_argument("--web-dir", default="/usr/edb/pem/web", help="directory of config.py and config_local.py")
     args = p.parse_args()

@@ -5,12 +5,15 @@
 import test from 'ava';
 import { NodeSSH } from 'node-ssh';
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadInventory, resolveAll, type ResolvedHost } from '../../src/inventory/index.ts';
 import { hostVerifierFor, parseKnownHosts } from '../lab/known-hosts.ts';
 import { startLab, type Lab } from '../lab/lab.ts';
 import { PATRONI_HEADER } from '../lab/shapes.ts';
 import { run } from '../lab/sh.ts';
+import { installWebTools } from '../lab/webapp.ts';
 import { connectFrom, sql } from './helpers.ts';
 
 // Namespaces are machine-wide: this file's labs are named shp* on 10.231.240-241.0/24 only.
@@ -206,6 +209,18 @@ test.serial('webApp: the inventory runs the stand-in web app as pem_web_restart 
     const v = hostsOf(root).get(host)!.vars;
     t.is(v['pem_web_restart'], tools.restart, host);
     t.is(v['pem_web_health'], tools.health, host);
+  }
+});
+
+test('webApp: lazy: pem_web_restart only stops the stand-in (restart --lazy), pem_web_health starts it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'shp-webtools-'));
+  try {
+    const tools = await installWebTools(dir, { lazy: true });
+    t.is(tools.restart, `${join(dir, 'webapp', 'pem-web')} restart --lazy`);
+    t.is(tools.health, `${join(dir, 'webapp', 'pem-web')} health`);
+    t.regex(await readFile(tools.python, 'utf8'), /^PYTHONPATH=\S+\/webapp-consumer\/vendor\$\{PYTHONPATH:\+:\$PYTHONPATH\}$/m);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -251,12 +251,14 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
   // The primary's own web app starts with an existing LF config_local.py (configLocal's second state).
   const webIndex = (h: PlannedHost): number => (h.role === 'primary' ? 2 : Number(h.name.slice('web-'.length)));
   log(`lab ${plan.name}: laying out ${plan.hosts.length} hosts in ${dir}`);
-  const layouts = await mapLimit(plan.hosts, 8, (host) =>
+  // The web app's tools (a copy of ~9 MB of SQLAlchemy) are copied while the hosts are laid out.
+  const [layouts, webTools] = await Promise.all([mapLimit(plan.hosts, 8, (host) =>
     layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts,
       // EDB flavour: the server's own tree at /usr/edb/as15, and psql hidden from PATH.
       ...(edb ? { extraBackendMounts: [[pg.bin.replace(/\/bin$/, ''), EDB.home], ['/dev/null', '/usr/bin/psql']] as [string, string][] } : {}),
       ...(shapes.rootLogin ? { rootHome: true, hide: NO_SUDO } : {}),
-      ...(shapes.webOnPrimary && host.role === 'primary' ? { alsoWeb: true } : {}) }));
+      ...(shapes.webOnPrimary && host.role === 'primary' ? { alsoWeb: true } : {}) })),
+    shapes.webPython || shapes.webApp ? installWebTools(dir, { lazy: shapes.webApp === 'lazy' }) : undefined]);
 
   const primaryPlan = plan.hosts.find((h) => h.role === 'primary')!;
   const webPlan = plan.hosts.filter((h) => h.role === 'web');
@@ -267,8 +269,8 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
     hosts: plan.hosts.map((h, i) => ({ name: h.name, role: h.role, address: h.address, sshPort, ...(root ? { netns: h.netns } : {}), layout: layouts[i] as HostLayout })),
     pemWebSubnet: pemWebSubnet(plan.webSubnet, webPlan.length, shapes.webOnPrimary ? primaryPlan.address : undefined),
     webHostNames: [...webFirst.map((w) => w.name), ...webPlan.map((h) => h.name)],
-    aliases: shapes.webOnPrimary === 'second-name' ? { [SECOND_NAME]: primaryPlan.name } : {} };
-  if (shapes.webPython || shapes.webApp) state.webTools = await installWebTools(dir, { lazy: shapes.webApp === 'lazy' });
+    aliases: shapes.webOnPrimary === 'second-name' ? { [SECOND_NAME]: primaryPlan.name } : {},
+    ...(webTools ? { webTools } : {}) };
   const saveState = (): Promise<void> => writeState(dir, state);
   await saveState(); // before anything runs, so a crash from here on can be cleaned up
 

@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONFIG_PY, HOST_PATHS, configLocal, sshdConfig } from './files.ts';
 import type { PlannedHost } from './plan.ts';
+import { makeRootHome, makeWhiteouts } from './shapes.ts';
 import { must, run } from './sh.ts';
 
 export interface Owner {
@@ -15,6 +16,8 @@ export interface HostLayout {
   dir: string;
   /** (machine directory or file, path the host sees) pairs. */
   mounts: [source: string, target: string][];
+  /** (directory of whiteouts, host directory whose files they hide) pairs: overlays set up before the mounts. */
+  hides?: [whiteouts: string, dir: string][];
   sshdConfig: string;
   sshdPidFile: string;
   sshdLog: string;
@@ -41,6 +44,11 @@ export interface LayoutInput {
   extraBackendMounts?: [string, string][];
   /** Home directories every host gets of its own (root lab): a home is per machine on real sites. */
   homes?: { path: string; owner: Owner; mode: number }[];
+  /** A backend whose machine also runs a PEM web app (webOnPrimary): it gets the web app's files too. */
+  alsoWeb?: boolean;
+  /** Root-login shape: a /root of its own (0700), and these files missing from that directory. */
+  rootHome?: boolean;
+  hide?: { dir: string; names: readonly string[] };
 }
 
 async function own(path: string, owner: Owner | undefined): Promise<void> {
@@ -76,7 +84,18 @@ export async function layOutHost(i: LayoutInput): Promise<HostLayout> {
     asRoot: i.asRoot,
   }));
 
-  if (h.role === 'web') {
+  if (i.rootHome) {
+    const home = join(dir, 'root');
+    await makeRootHome(home);
+    layout.mounts.push([home, '/root']);
+  }
+  if (i.hide) {
+    const whiteouts = join(dir, `hide${i.hide.dir.replace(/\//g, '-')}`);
+    await makeWhiteouts(whiteouts, i.hide.names);
+    layout.hides = [[whiteouts, i.hide.dir]];
+  }
+
+  if (h.role === 'web' || i.alsoWeb) {
     const web = join(dir, 'pem-web');
     await mkdir(web, { mode: 0o755 });
     layout.mounts.push([web, HOST_PATHS.pemWeb]);

@@ -10,8 +10,10 @@ import { groupId, layOutHost, machinePath, publicKey, type HostLayout } from './
 import { createNetwork, destroyNetwork, inHost, startAnchor, waitGone } from './network.ts';
 import { planLab, validateLabName, type LabPlan, type PlannedHost } from './plan.ts';
 import { setUpPrimary, setUpStandby, stopBackend, type Backend, type PgSetup } from './postgres.ts';
+import { NO_SUDO, SECOND_NAME, checkLocalUserName, createLocalUser, patroniHba, pemWebSubnet, removeLocalUser, type WebOnPrimary } from './shapes.ts';
 import { alive, mapLimit, must, run, waitFor, type RunResult } from './sh.ts';
 import { LAB_USER, ensureLabUser, ensureMachineDirs, ensureOsUser, ensurePackages, ensureSudoers, findPgBin, sshdPath, userIds } from './system.ts';
+import { installWebTools, type WebTools } from './webapp.ts';
 
 export interface LabOptions {
   /** Short prefix of every namespace and interface name (default 'pl'). */
@@ -27,6 +29,32 @@ export interface LabOptions {
    * inventory then sets only pg_os_user and pg_port, as an operator's would. Root labs only.
    */
   edb?: boolean;
+  /**
+   * Root over SSH, no sudo (the usual Ansible set-up for database servers): the inventory says
+   * ansible_user=root and no ansible_become; sudo is not installed inside the hosts (whiteouts
+   * over /usr/bin: "sudo: not found"); each host has a /root of its own, mode 0700, so a command
+   * run as postgres from root's home gets "could not change directory to /root". Root labs only.
+   */
+  rootLogin?: boolean;
+  /**
+   * The usual small PEM site: the primary's machine also runs a PEM web app (/usr/edb/pem/web
+   * with config.py and a config_local.py, readable by www-data). 'same-name': [webhosts] lists
+   * pg-primary again; 'second-name': [webhosts] lists the machine as `pem-server` with the
+   * primary's ansible_host. pem_web_subnet gets the primary's own address as a second CIDR
+   * (<primary>/32). webHosts may then be 0. Root labs only.
+   */
+  webOnPrimary?: WebOnPrimary;
+  /** pg_hba.conf written by Patroni (its "Do not edit" header, then the same rules) on the primary (true) or on these backends. */
+  patroniHba?: boolean | string[];
+  /** [webhosts:vars] pem_web_python: a python3 that imports the web app's pinned SQLAlchemy (lab.webTools.python). */
+  webPython?: boolean;
+  /**
+   * [webhosts:vars] pem_web_restart and pem_web_health run the stand-in web app
+   * (test/lab/webapp/pem-web.py; lab.webTools): it creates the web app's tables on an empty
+   * settings database, one by one with no lock, and fails when another host is doing the same.
+   * 'lazy': the restart only stops it and the health check (its first request) starts it. Root labs only.
+   */
+  webApp?: boolean | 'lazy';
   /** Progress lines (the CLI prints them; tests leave them out). */
   log?: (line: string) => void;
 }
@@ -51,7 +79,16 @@ export interface Lab {
   webSubnet: string; // CIDR of the web hosts as Postgres sees them
   /** The backends' self-signed certificate (for clients that verify it). */
   caCertPath: string;
+  /** pem_web_subnet as the inventory gives it: webSubnet, plus `<primary>/32` with webOnPrimary (only that with no web hosts). */
+  pemWebSubnet: string;
+  /** The machines, each once. */
   hosts: LabHost[];
+  /** Inventory names in [webhosts], in order (with webOnPrimary, the primary's name or second name first). */
+  webHostNames: string[];
+  /** Second inventory names of a machine ('second-name': { 'pem-server': 'pg-primary' }); host, exec and hostPath take them. */
+  aliases: Record<string, string>;
+  /** The web app's python and stand-in (webPython / webApp). */
+  webTools?: WebTools;
   host(name: string): LabHost;
   /** Run a command on a lab host as root (or `user`), inside its network and mount namespaces. */
   exec(host: string, argv: string[], opts?: { input?: string | Buffer; user?: string; timeoutMs?: number }): Promise<RunResult>;
@@ -59,7 +96,22 @@ export interface Lab {
   hostPath(host: string, path: string): string;
   stopSshd(host: string): Promise<void>;
   startSshd(host: string): Promise<void>;
+  /** Rewrite a backend's pg_hba.conf as Patroni writes it (its header, then the same rules), then reload. */
+  patroniHba(host: string): Promise<void>;
+  /**
+   * Create an unprivileged local user on the machine, so on every host (a hostile local user);
+   * stop() removes it. Refuses a name that exists already. Root labs only.
+   */
+  addLocalUser(name: string): Promise<LocalUser>;
   stop(): Promise<void>;
+}
+
+export interface LocalUser {
+  name: string;
+  uid: number;
+  gid: number;
+  /** lab.exec as this user. */
+  exec(host: string, argv: string[], opts?: { input?: string | Buffer; timeoutMs?: number }): Promise<RunResult>;
 }
 
 /** What a running lab records in <dir>/lab.json, so `down` (or the next `up`) can remove it. */
@@ -72,6 +124,12 @@ interface LabState {
   pgBin?: string;
   osUser: string;
   hosts: (LabHost & { anchorPid?: number; layout: HostLayout })[];
+  pemWebSubnet?: string;
+  webHostNames?: string[];
+  aliases?: Record<string, string>;
+  webTools?: WebTools;
+  /** Users addLocalUser created: removed with the lab. */
+  localUsers?: string[];
 }
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -120,20 +178,54 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const pg = await findPgBin();
   if (!pg) throw new Error('lab: no Postgres server binaries under /usr/lib/postgresql (apt-get install postgresql)');
   const pgDataPath = `/var/lib/postgresql/${pg.version}/main`;
-  let plan = planLab({ name, subnet: opts.subnet ?? '10.231.0.0/24', bridge: opts.bridge, webHosts: opts.webHosts ?? 3, standby: opts.standby ?? true });
+  let plan = planLab({ name, subnet: opts.subnet ?? '10.231.0.0/24', bridge: opts.bridge, webHosts: opts.webHosts ?? 3, standby: opts.standby ?? true,
+    allowNoWebHosts: opts.webOnPrimary !== undefined });
   if (!root) plan = toLoopback(plan);
   try {
     if (opts.edb && !root) throw new Error('lab: the EDB flavour needs root (mount namespaces)');
-    return await build(plan, dir, root, pg, pgDataPath, log, Boolean(opts.edb));
+    for (const [k, on] of [['rootLogin', opts.rootLogin], ['webOnPrimary', opts.webOnPrimary], ['webApp', opts.webApp]] as const) {
+      if (on && !root) throw new Error(`lab: ${k} needs root (mount namespaces)`);
+    }
+    return await build(plan, dir, root, pg, pgDataPath, log, shapesOf(opts, plan));
   } catch (e) {
     if (!process.env.LAB_KEEP) await stopLab(opts).catch(() => {});
     throw e;
   }
 }
 
-async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: string }, pgDataPath: string, log: (s: string) => void, edb: boolean): Promise<Lab> {
+/** The options that shape the sites, checked against the plan. */
+interface Shapes {
+  edb: boolean;
+  rootLogin: boolean;
+  webOnPrimary?: WebOnPrimary;
+  patroniHosts: string[];
+  webPython: boolean;
+  webApp?: 'eager' | 'lazy';
+}
+
+function shapesOf(opts: LabOptions, plan: LabPlan): Shapes {
+  if (opts.webOnPrimary !== undefined && opts.webOnPrimary !== 'same-name' && opts.webOnPrimary !== 'second-name') {
+    throw new Error(`lab: webOnPrimary must be 'same-name' or 'second-name', not ${JSON.stringify(opts.webOnPrimary)}`);
+  }
+  const backends = plan.hosts.filter((h) => h.role === 'primary' || h.role === 'standby').map((h) => h.name);
+  const patroniHosts = opts.patroniHba === true ? ['pg-primary'] : opts.patroniHba === false || opts.patroniHba === undefined ? [] : opts.patroniHba;
+  for (const h of patroniHosts) {
+    if (!backends.includes(h)) throw new Error(`lab: patroniHba names ${JSON.stringify(h)}, not a backend (${backends.join(', ')})`);
+  }
+  return {
+    edb: Boolean(opts.edb),
+    rootLogin: Boolean(opts.rootLogin),
+    ...(opts.webOnPrimary ? { webOnPrimary: opts.webOnPrimary } : {}),
+    patroniHosts,
+    webPython: Boolean(opts.webPython),
+    ...(opts.webApp ? { webApp: opts.webApp === 'lazy' ? 'lazy' : 'eager' } : {}),
+  };
+}
+
+async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: string }, pgDataPath: string, log: (s: string) => void, shapes: Shapes): Promise<Lab> {
+  const { edb } = shapes;
   const me = userInfo().username;
-  const sshUser = root ? LAB_USER : me;
+  const sshUser = !root ? me : shapes.rootLogin ? 'root' : LAB_USER;
   const osUser = !root ? me : edb ? EDB.osUser : 'postgres';
   const pgPort = !root ? PLAIN_PG_PORT : edb ? EDB.port : 5432;
   if (root) {
@@ -156,7 +248,8 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
   const webGroup = root ? ((await groupId('www-data')) ?? 0) : undefined;
   const sshPort = root ? 22 : PLAIN_SSH_PORT;
   const etcHosts = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', ...plan.hosts.map((h) => `${h.address}\t${h.name}`), ''].join('\n');
-  const webIndex = (h: PlannedHost): number => Number(h.name.slice('web-'.length));
+  // The primary's own web app starts with an existing LF config_local.py (configLocal's second state).
+  const webIndex = (h: PlannedHost): number => (h.role === 'primary' ? 2 : Number(h.name.slice('web-'.length)));
   log(`lab ${plan.name}: laying out ${plan.hosts.length} hosts in ${dir}`);
   // Every host has its own homes, as real machines do (the run lock lives in its taker's home).
   const homes = root ? [
@@ -164,14 +257,27 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
     { path: await homeOf(osUser), owner: pgOwner!, mode: 0o755 },
     { path: await homeOf(LAB_USER), owner: (await userIds(LAB_USER))!, mode: 0o755 },
   ] : undefined;
-  const layouts = await mapLimit(plan.hosts, 8, (host) =>
+  // The web app's tools (a copy of ~9 MB of SQLAlchemy) are copied while the hosts are laid out.
+  const [layouts, webTools] = await Promise.all([mapLimit(plan.hosts, 8, (host) =>
     layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts, ...(homes ? { homes } : {}),
       // EDB flavour: the server's own tree at /usr/edb/as15, and psql hidden from PATH.
-      ...(edb ? { extraBackendMounts: [[pg.bin.replace(/\/bin$/, ''), EDB.home], ['/dev/null', '/usr/bin/psql']] as [string, string][] } : {}) }));
+      ...(edb ? { extraBackendMounts: [[pg.bin.replace(/\/bin$/, ''), EDB.home], ['/dev/null', '/usr/bin/psql']] as [string, string][] } : {}),
+      ...(shapes.rootLogin ? { hide: NO_SUDO } : {}),
+      ...(shapes.webOnPrimary && host.role === 'primary' ? { alsoWeb: true } : {}) })),
+    shapes.webPython || shapes.webApp ? installWebTools(dir, { lazy: shapes.webApp === 'lazy' }) : undefined]);
 
+  const primaryPlan = plan.hosts.find((h) => h.role === 'primary')!;
+  const webPlan = plan.hosts.filter((h) => h.role === 'web');
+  const webFirst = shapes.webOnPrimary === 'same-name' ? [{ name: primaryPlan.name }]
+    : shapes.webOnPrimary === 'second-name' ? [{ name: SECOND_NAME, vars: { ansible_host: primaryPlan.address, ...(sshPort === 22 ? {} : { ansible_port: String(sshPort) }) } }]
+    : [];
   const state: LabState = { name: plan.name, mode: root ? 'root' : 'plain', bridge: plan.bridge, webSubnet: plan.webSubnet, sshUser, pgBin: pg.bin, osUser,
-    hosts: plan.hosts.map((h, i) => ({ name: h.name, role: h.role, address: h.address, sshPort, ...(root ? { netns: h.netns } : {}), layout: layouts[i] as HostLayout })) };
-  const saveState = (): Promise<void> => writeFile(join(dir, 'lab.json'), JSON.stringify(state, null, 2) + '\n');
+    hosts: plan.hosts.map((h, i) => ({ name: h.name, role: h.role, address: h.address, sshPort, ...(root ? { netns: h.netns } : {}), layout: layouts[i] as HostLayout })),
+    pemWebSubnet: pemWebSubnet(plan.webSubnet, webPlan.length, shapes.webOnPrimary ? primaryPlan.address : undefined),
+    webHostNames: [...webFirst.map((w) => w.name), ...webPlan.map((h) => h.name)],
+    aliases: shapes.webOnPrimary === 'second-name' ? { [SECOND_NAME]: primaryPlan.name } : {},
+    ...(webTools ? { webTools } : {}) };
+  const saveState = (): Promise<void> => writeState(dir, state);
   await saveState(); // before anything runs, so a crash from here on can be cleaned up
 
   if (root) {
@@ -179,7 +285,7 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
     await createNetwork(plan);
     await mapLimit(plan.hosts, 16, async (h) => {
       const s = state.hosts.find((x) => x.name === h.name)!;
-      s.anchorPid = await startAnchor(h, s.layout.mounts);
+      s.anchorPid = await startAnchor(h, s.layout.mounts, s.layout.hides);
     });
     await saveState();
   }
@@ -207,17 +313,24 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
     log(`lab ${plan.name}: Postgres standby (pg_basebackup, streaming)`);
     await setUpStandby(primary, backend(standby), setup);
   }
+  for (const h of shapes.patroniHosts) await lab.patroniHba(h);
 
   const keys = await Promise.all(state.hosts.map(async (h) => ({ address: h.address, port: h.sshPort, key: await publicKey(h.layout.hostKeyPub) })));
   await writeFile(lab.knownHostsPath, knownHosts(keys));
   await writeFile(lab.inventoryPath, inventory({
     hosts: state.hosts.map((h) => ({ ...plan.hosts.find((p) => p.name === h.name)!, sshPort: h.sshPort, vars: root ? {} : plainHostVars(h) })),
+    webFirst,
+    webVars: {
+      ...(shapes.webPython && state.webTools ? { pem_web_python: state.webTools.python } : {}),
+      ...(shapes.webApp && state.webTools ? { pem_web_restart: state.webTools.restart, pem_web_health: state.webTools.health } : {}),
+    },
     allVars: {
       ansible_user: sshUser,
       ansible_ssh_private_key_file: keyPath,
       ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHostsPath}`,
-      ansible_become: root ? 'true' : 'false',
-      pem_web_subnet: plan.webSubnet,
+      // Root login: no become at all, as such an inventory has it.
+      ...(shapes.rootLogin ? {} : { ansible_become: root ? 'true' : 'false' }),
+      pem_web_subnet: lab.pemWebSubnet,
       ...(root ? {} : { pg_os_user: osUser, pg_port: String(PLAIN_PG_PORT), pg_bin_dir: pg.bin }),
       ...(edb ? { pg_os_user: EDB.osUser, pg_port: String(EDB.port) } : {}),
     },
@@ -241,10 +354,13 @@ function plainHostVars(h: LabState['hosts'][number]): Record<string, string> {
   return {};
 }
 
+const writeState = (dir: string, state: LabState): Promise<void> => writeFile(join(dir, 'lab.json'), JSON.stringify(state, null, 2) + '\n');
+
 function makeLab(state: LabState, dir: string, keyPath: string, caCertPath: string): Lab {
+  const aliases = state.aliases ?? {};
   const find = (name: string): LabState['hosts'][number] => {
-    const h = state.hosts.find((x) => x.name === name);
-    if (!h) throw new Error(`lab ${state.name}: no host ${JSON.stringify(name)} (hosts: ${state.hosts.map((x) => x.name).join(', ')})`);
+    const h = state.hosts.find((x) => x.name === (aliases[name] ?? name));
+    if (!h) throw new Error(`lab ${state.name}: no host ${JSON.stringify(name)} (hosts: ${[...state.hosts.map((x) => x.name), ...Object.keys(aliases)].join(', ')})`);
     return h;
   };
   const argvOn = (h: LabState['hosts'][number], argv: string[], user?: string): string[] =>
@@ -260,7 +376,11 @@ function makeLab(state: LabState, dir: string, keyPath: string, caCertPath: stri
     sshUser: state.sshUser,
     webSubnet: state.webSubnet,
     caCertPath,
+    pemWebSubnet: state.pemWebSubnet ?? state.webSubnet,
     hosts: state.hosts, // LabHost fields are kept up to date in place (pid after start/stopSshd)
+    webHostNames: state.webHostNames ?? state.hosts.filter((h) => h.role === 'web').map((h) => h.name),
+    aliases,
+    ...(state.webTools ? { webTools: state.webTools } : {}),
     host: find,
     async exec(host, argv, opts = {}) {
       const [cmd, ...args] = argvOn(find(host), argv, opts.user);
@@ -288,6 +408,32 @@ function makeLab(state: LabState, dir: string, keyPath: string, caCertPath: stri
         return pid > 0 ? pid : undefined;
       });
     },
+    async patroniHba(host) {
+      const h = find(host);
+      if (!h.layout.pgData || !state.pgBin) throw new Error(`lab ${state.name}: ${host} is not a backend`);
+      const file = join(h.layout.pgData, 'pg_hba.conf');
+      // Rewritten in place: owner and mode stay the cluster's.
+      await writeFile(file, patroniHba(await readFile(file, 'utf8')));
+      const r = await lab.exec(host, [`${state.pgBin}/pg_ctl`, 'reload', '-D', h.layout.pgData, '-s'], { user: state.osUser, timeoutMs: 30_000 });
+      if (r.code !== 0) throw new Error(`lab: ${host}: pg_ctl reload exited ${r.code}: ${r.stderr.trim()}`);
+    },
+    async addLocalUser(name) {
+      if (state.mode !== 'root') throw new Error('lab: addLocalUser needs root');
+      checkLocalUserName(name);
+      if (await userIds(name)) throw new Error(`lab: user ${name} already exists and was not created by this lab: pick another name`);
+      // Recorded before it exists: a crash right after useradd still removes it.
+      state.localUsers = [...(state.localUsers ?? []), name];
+      await writeState(dir, state);
+      let ids: { uid: number; gid: number };
+      try {
+        ids = await createLocalUser(name);
+      } catch (e) {
+        state.localUsers = state.localUsers.filter((u) => u !== name); // not ours: never remove it
+        await writeState(dir, state);
+        throw e;
+      }
+      return { name, ...ids, exec: (host, argv, opts = {}) => lab.exec(host, argv, { ...opts, user: name }) };
+    },
     stop: () => stopLab({ name: state.name, dir, bridge: state.bridge }),
   };
   return lab;
@@ -313,5 +459,9 @@ export async function stopLab(opts: LabOptions = {}): Promise<void> {
     const pid = Number((await readFile(join(dir, 'hosts', h, 'ssh', 'sshd.pid'), 'utf8').catch(() => '')).trim());
     if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
   }
+  // After the namespaces and their processes are gone: userdel refuses a user with processes.
+  const failed: string[] = [];
+  for (const u of state?.localUsers ?? []) await removeLocalUser(u).catch((e: Error) => failed.push(e.message));
   await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+  if (failed.length) throw new Error(failed.join('\n'));
 }

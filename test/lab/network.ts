@@ -31,17 +31,31 @@ export async function createNetwork(plan: LabPlan): Promise<void> {
 }
 
 // Runs inside `ip netns exec NS unshare --mount --uts --propagation private`: set the host
-// name, bind each (source, target) pair given as arguments, then hold the namespaces open.
+// name, then apply each (kind, source, target) triple given as arguments — `hide`: a read-only
+// overlay of the whiteouts in source over the directory target, so the files they name do not
+// exist in this host; `bind`: bind source over target — then hold the namespaces open.
 const ANCHOR_SCRIPT = `set -e
 hostname "$1"; shift
-while [ $# -gt 1 ]; do mount --bind "$1" "$2"; shift 2; done
+while [ $# -gt 2 ]; do
+  case "$1" in
+    hide) mount -t overlay overlay -o "ro,lowerdir=$2:$3" "$3" ;;
+    bind) mount --bind "$2" "$3" ;;
+    *) echo "anchor: unknown mount kind $1" >&2; exit 1 ;;
+  esac
+  shift 3
+done
 echo ready
 exec sleep infinity </dev/null >/dev/null 2>&1`;
 
-/** Start a host's anchor process; resolves with its pid once its mounts are in place. */
-export function startAnchor(host: PlannedHost, mounts: [source: string, target: string][]): Promise<number> {
+/**
+ * Start a host's anchor process; resolves with its pid once its mounts are in place. `hides`
+ * (whiteout directory, directory it hides files of) come first, so a bind mount may still
+ * cover a file inside a directory with hidden files.
+ */
+export function startAnchor(host: PlannedHost, mounts: [source: string, target: string][], hides: [whiteouts: string, dir: string][] = []): Promise<number> {
+  const triples = [...hides.map(([w, d]) => ['hide', w, d]), ...mounts.map(([s, t]) => ['bind', s, t])];
   const args = ['netns', 'exec', host.netns, 'unshare', '--mount', '--uts', '--propagation', 'private',
-    'sh', '-c', ANCHOR_SCRIPT, 'anchor', host.name, ...mounts.flat()];
+    'sh', '-c', ANCHOR_SCRIPT, 'anchor', host.name, ...triples.flat()];
   return new Promise((resolve, reject) => {
     // Detached: the anchor outlives `lab:up` and must not get the terminal's signals.
     const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });

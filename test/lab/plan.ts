@@ -31,6 +31,8 @@ export interface PlanInput {
   bridge?: string;
   webHosts: number;
   standby: boolean;
+  /** No web hosts of their own is fine when the primary's machine runs the web app (webOnPrimary). */
+  allowNoWebHosts?: boolean;
 }
 
 export const MAX_WEB_HOSTS = 200;
@@ -61,8 +63,9 @@ export function planLab(input: PlanInput): LabPlan {
   if (bridge.length > IFNAMSIZ || !/^[A-Za-z0-9_.-]+$/.test(bridge)) {
     throw new Error(`lab: bridge name ${JSON.stringify(bridge)} must be at most ${IFNAMSIZ} characters of [A-Za-z0-9_.-]`);
   }
-  if (!Number.isInteger(input.webHosts) || input.webHosts < 1 || input.webHosts > MAX_WEB_HOSTS) {
-    throw new Error(`lab: webHosts must be an integer from 1 to ${MAX_WEB_HOSTS}, not ${input.webHosts}`);
+  const minWeb = input.allowNoWebHosts ? 0 : 1;
+  if (!Number.isInteger(input.webHosts) || input.webHosts < minWeb || input.webHosts > MAX_WEB_HOSTS) {
+    throw new Error(`lab: webHosts must be an integer from ${minWeb} to ${MAX_WEB_HOSTS}, not ${input.webHosts}`);
   }
   let net: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {

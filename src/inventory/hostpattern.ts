@@ -65,5 +65,10 @@ export function expandHostPattern(word: string): { names: string[]; port?: numbe
   }
   if (names.some((n) => pyStrip(n) === '---')) throw new HostRangeError(`invalid host "${word}": '---' is normally a sign this is a YAML file`);
   if (names.includes('')) throw new HostRangeError('a host name cannot be empty');
+  // Unlike Ansible, which then takes the whole word, colon and all, as one host name.
+  if (!parsed && /:/.test(word.replace(/\[[^\]]*\]/g, ''))) {
+    throw new HostRangeError(`invalid host "${word}": neither name:port (a valid host name or IPv4 address, then digits) ` +
+      'nor an IPv6 address; Ansible would take the whole word, colon included, as the host name');
+  }
   return port === undefined ? { names } : { names, port };
 }

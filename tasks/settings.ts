@@ -4,9 +4,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import dotenv from 'dotenv';
-import ipaddr from 'ipaddr.js';
 import { InventoryError, ProblemsError, UsageError } from '../src/errors.ts';
 import { hostsOfGroup, type Inventory, type ResolvedHost, type VarValue } from '../src/inventory/index.ts';
+import { parseCidr, parseEndpoint, parseHostAddress } from './addresses.ts';
 import { validateIdentifier } from './database/sql.ts';
 
 export const MIN_PASSWORD_LENGTH = 12;
@@ -54,12 +54,17 @@ export interface Secrets {
 
 const SAFE_PATH = /^\/[A-Za-z0-9._+@/-]*$/;
 const SAFE_USER = /^[a-z_][a-z0-9_.-]*\$?$/i;
-const SAFE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|[0-9a-fA-F:.]+)$/;
+
+/** What reading the job's variables needs: the inventory, each host's variables, the problems so far. */
+interface Reader {
+  inv: Inventory;
+  resolved: Map<string, ResolvedHost>;
+  problems: InventoryError[];
+}
 
 export function readJobSettings(inv: Inventory, resolved: Map<string, ResolvedHost>): JobSettings {
-  const problems: Error[] = [];
-  const bad = (host: string | undefined, reason: string) =>
-    problems.push(new InventoryError(inv.file, lineOf(inv, host), host ? `host ${host}: ${reason}` : reason));
+  const r: Reader = { inv, resolved, problems: [] };
+  const bad = (host: string | undefined, reason: string) => problemAt(r, host, undefined, reason);
 
   const backendNames = inv.groups.has('backends') ? hostsOfGroup(inv, 'backends') : [];
   const webNames = inv.groups.has('webhosts') ? hostsOfGroup(inv, 'webhosts') : [];
@@ -67,81 +72,153 @@ export function readJobSettings(inv: Inventory, resolved: Map<string, ResolvedHo
   if (webNames.length === 0) bad(undefined, 'no hosts in group [webhosts]: list the PEM web-application hosts there');
   // A host in both groups is the usual small site: one PEM server running the backend and a web app.
 
-  // Names that must be the same everywhere: take them from the first backend, insist on agreement.
-  const siteVar = (name: string, fallback: string): string => {
-    const values = new Set([...backendNames, ...webNames].map((h) => str(resolved.get(h)!.vars[name], fallback)));
-    if (values.size > 1) bad(undefined, `${name} differs between hosts (${[...values].join(', ')}); it must be one value for the site`);
-    return [...values][0] ?? fallback;
-  };
-  const db = siteVar('pem_settings_db', 'pem_user_settings');
-  const user = siteVar('pem_settings_user', 'pem_user_settings');
-  const grantee = siteVar('pem_settings_grantee', 'pem_user');
-  const revokeConnect = siteVar('pem_settings_revoke_connect', 'pem,postgres,edb').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const [name, value] of [['pem_settings_db', db], ['pem_settings_user', user], ['pem_settings_grantee', grantee],
-    ...revokeConnect.map((d) => ['pem_settings_revoke_connect', d])] as [string, string][]) {
-    const problem = validateIdentifier(value, name);
-    if (problem) bad(undefined, problem);
-  }
-  if (revokeConnect.includes(db)) bad(undefined, `pem_settings_revoke_connect must not name the settings database ${db}`);
+  const site = readSiteNames(r, [...backendNames, ...webNames]);
+  const endpoint = readEndpoint(r, [...backendNames, ...webNames]);
+  const backends = backendNames.map((name) => readBackend(r, name));
+  const webhosts = webNames.map((name) => readWebhost(r, name));
 
-  let endpoint: JobSettings['endpoint'];
-  const endpointText = siteVar('pem_db_endpoint', '');
-  if (endpointText) {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(endpointText);
-    if (!m || !SAFE_HOST.test(m[1]!.replace(/^\[|\]$/g, '')) || Number(m[2]) > 65535) {
-      bad(undefined, `pem_db_endpoint must be host:port, got "${endpointText}"`);
-    } else endpoint = { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-  }
-
-  const backends = backendNames.map((name): BackendSettings => {
-    const v = resolved.get(name)!.vars;
-    const dbAddress = str(v['pem_db_address'], str(v['ansible_host'], name));
-    if (!SAFE_HOST.test(dbAddress)) bad(name, `pem_db_address "${dbAddress}" is not a host name or IP address`);
-    const pgPort = port(v['pg_port'], 5432, name, 'pg_port', bad);
-    const pgOsUser = str(v['pg_os_user'], 'postgres');
-    if (!SAFE_USER.test(pgOsUser)) bad(name, `pg_os_user "${pgOsUser}" is not a valid user name`);
-    const subnetText = str(v['pem_web_subnet'], '');
-    if (!subnetText) bad(name, 'pem_web_subnet is required: the CIDR(s) of the web hosts as Postgres sees them');
-    const webSubnets = subnetText.split(',').map((s) => s.trim()).filter(Boolean);
-    for (const cidr of webSubnets) {
-      if (!isCidr(cidr)) bad(name, `pem_web_subnet: "${cidr}" is not a CIDR (like 10.0.2.0/24)`);
-    }
-    const paths = { pgSocketDir: v['pg_socket_dir'], pgBinDir: v['pg_bin_dir'], pgHbaFile: v['pg_hba_file'] };
-    for (const [key, value] of Object.entries(paths)) {
-      if (value !== undefined && !SAFE_PATH.test(String(value))) bad(name, `${snake(key)} must be an absolute path of plain characters, got "${String(value)}"`);
-    }
-    return {
-      name, dbAddress, pgPort, pgOsUser, webSubnets,
-      ...(paths.pgSocketDir !== undefined ? { pgSocketDir: String(paths.pgSocketDir) } : {}),
-      ...(paths.pgBinDir !== undefined ? { pgBinDir: String(paths.pgBinDir) } : {}),
-      ...(paths.pgHbaFile !== undefined ? { pgHbaFile: String(paths.pgHbaFile) } : {}),
-    };
-  });
-
-  const webhosts = webNames.map((name): WebSettings => {
-    const v = resolved.get(name)!.vars;
-    const configLocal = str(v['pem_config_local'], '/usr/edb/pem/web/config_local.py');
-    if (!SAFE_PATH.test(configLocal)) bad(name, `pem_config_local must be an absolute path of plain characters, got "${configLocal}"`);
-    const configOwner = v['pem_config_owner'] === undefined ? undefined : String(v['pem_config_owner']);
-    if (configOwner !== undefined && !/^[a-z_][a-z0-9_.-]*:[a-z_][a-z0-9_.-]*$/i.test(configOwner)) bad(name, `pem_config_owner must be user:group, got "${configOwner}"`);
-    const webUser = v['pem_web_user'] === undefined ? undefined : String(v['pem_web_user']);
-    if (webUser !== undefined && !SAFE_USER.test(webUser)) bad(name, `pem_web_user "${webUser}" is not a valid user name`);
-    const webPython = v['pem_web_python'] === undefined ? undefined : String(v['pem_web_python']);
-    if (webPython !== undefined && !SAFE_PATH.test(webPython) && !/^python3(\.\d+)?$/.test(webPython)) bad(name, `pem_web_python must be an absolute path or python3, got "${webPython}"`);
-    const webRestartTimeoutSec = port(v['pem_web_restart_timeout'], 300, name, 'pem_web_restart_timeout', bad, 86400);
-    return {
-      name, address: str(v['ansible_host'], str(v['ansible_ssh_host'], name)), configLocal, webRestartTimeoutSec,
-      ...(configOwner ? { configOwner } : {}),
-      ...(webUser ? { webUser } : {}),
-      // The restart command is the operator's own shell command: run as given, never parsed.
-      ...(v['pem_web_restart'] !== undefined && v['pem_web_restart'] !== '' ? { webRestart: String(v['pem_web_restart']) } : {}),
-      ...(webPython ? { webPython } : {}),
-    };
-  });
-
+  const problems = uniqueProblems(r.problems);
   if (problems.length === 1) throw problems[0]!;
   if (problems.length > 1) throw new ProblemsError(problems);
-  return { db, user, grantee, revokeConnect, ...(endpoint ? { endpoint } : {}), backends, webhosts };
+  return { ...site, ...(endpoint ? { endpoint } : {}), backends, webhosts };
+}
+
+/**
+ * A problem with a variable, at the line that set its value: a group's value is reported once,
+ * for its [group:vars] line, not once per host that inherits it.
+ */
+function problemAt(r: Reader, host: string | undefined, variable: string | undefined, reason: string): void {
+  const source = host && variable ? r.resolved.get(host)?.sources?.[variable] : undefined;
+  if (source?.group !== undefined) {
+    r.problems.push(new InventoryError(r.inv.file, source.line, `${reason} (set in [${source.group}:vars])`));
+    return;
+  }
+  const line = source?.line ?? (host ? r.inv.hosts.get(host)?.line : undefined);
+  r.problems.push(new InventoryError(r.inv.file, line, host ? `host ${host}: ${reason}` : reason));
+}
+
+function uniqueProblems(problems: InventoryError[]): InventoryError[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => !seen.has(p.message) && Boolean(seen.add(p.message)));
+}
+
+/** A variable as text; undefined when unset or empty (its default applies). A list or a dict is a problem. */
+function textVar(r: Reader, host: string, name: string): string | undefined {
+  const value = r.resolved.get(host)!.vars[name];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'object') {
+    problemAt(r, host, name, `${name} must be a single value, got ${JSON.stringify(value)}`);
+    return undefined;
+  }
+  return String(value);
+}
+
+/** A value that must be the same everywhere: the first host's, after insisting that all agree. */
+function siteVar(r: Reader, hosts: string[], name: string, fallback: string): { value: string; host?: string } {
+  const firstHost = new Map<string, string>();
+  for (const h of hosts) {
+    const value = textVar(r, h, name) ?? fallback;
+    if (!firstHost.has(value)) firstHost.set(value, h);
+  }
+  const values = [...firstHost.keys()];
+  if (values.length > 1) {
+    problemAt(r, firstHost.get(values[1]!), name, `${name} differs between hosts (${values.join(', ')}); it must be one value for the site`);
+  }
+  const value = values[0] ?? fallback;
+  const host = firstHost.get(value);
+  return host !== undefined && textVar(r, host, name) !== undefined ? { value, host } : { value };
+}
+
+function readSiteNames(r: Reader, hosts: string[]): Pick<JobSettings, 'db' | 'user' | 'grantee' | 'revokeConnect'> {
+  const db = siteVar(r, hosts, 'pem_settings_db', 'pem_user_settings');
+  const user = siteVar(r, hosts, 'pem_settings_user', 'pem_user_settings');
+  const grantee = siteVar(r, hosts, 'pem_settings_grantee', 'pem_user');
+  const revoke = siteVar(r, hosts, 'pem_settings_revoke_connect', 'pem,postgres,edb');
+  const revokeConnect = revoke.value.split(',').map((s) => s.trim()).filter(Boolean);
+  const named: [string, { value: string; host?: string }][] = [['pem_settings_db', db], ['pem_settings_user', user],
+    ['pem_settings_grantee', grantee], ...revokeConnect.map((d): [string, { value: string; host?: string }] => ['pem_settings_revoke_connect', { ...revoke, value: d }])];
+  for (const [name, { value, host }] of named) {
+    const problem = validateIdentifier(value, name);
+    if (problem) problemAt(r, host, name, problem);
+  }
+  if (revokeConnect.includes(db.value)) problemAt(r, revoke.host, 'pem_settings_revoke_connect', `pem_settings_revoke_connect must not name the settings database ${db.value}`);
+  return { db: db.value, user: user.value, grantee: grantee.value, revokeConnect };
+}
+
+function readEndpoint(r: Reader, hosts: string[]): JobSettings['endpoint'] {
+  const endpoint = siteVar(r, hosts, 'pem_db_endpoint', '');
+  if (!endpoint.value) return undefined;
+  const parsed = parseEndpoint(endpoint.value);
+  if (parsed.ok) return parsed.value;
+  problemAt(r, endpoint.host, 'pem_db_endpoint', `pem_db_endpoint: ${parsed.reason}`);
+  return undefined;
+}
+
+function readBackend(r: Reader, name: string): BackendSettings {
+  const v = r.resolved.get(name)!.vars;
+  const dbAddress = readDbAddress(r, name);
+  const pgPort = port(v['pg_port'], 5432, name, 'pg_port', (h, reason) => problemAt(r, h, 'pg_port', reason));
+  const pgOsUser = textVar(r, name, 'pg_os_user') ?? 'postgres';
+  if (!SAFE_USER.test(pgOsUser)) problemAt(r, name, 'pg_os_user', `pg_os_user "${pgOsUser}" is not a valid user name`);
+  const paths = { pgSocketDir: 'pg_socket_dir', pgBinDir: 'pg_bin_dir', pgHbaFile: 'pg_hba_file' } as const;
+  const found: Partial<Record<keyof typeof paths, string>> = {};
+  for (const [key, variable] of Object.entries(paths) as [keyof typeof paths, string][]) {
+    if (v[variable] === undefined) continue;
+    const value = String(v[variable]);
+    if (!SAFE_PATH.test(value)) problemAt(r, name, variable, `${snake(key)} must be an absolute path of plain characters, got "${value}"`);
+    found[key] = value;
+  }
+  return { name, dbAddress, pgPort, pgOsUser, webSubnets: readWebSubnets(r, name), ...found };
+}
+
+/** pem_db_address, else ansible_host, else the inventory name: the address the URI gives for this backend. */
+function readDbAddress(r: Reader, name: string): string {
+  const v = r.resolved.get(name)!.vars;
+  const variable = ['pem_db_address', 'ansible_host'].find((k) => v[k] !== undefined && v[k] !== null && v[k] !== '');
+  const text = variable ? textVar(r, name, variable) ?? name : name;
+  const parsed = parseHostAddress(text);
+  if (parsed.ok) return parsed.value.text;
+  const what = variable === 'pem_db_address' ? 'pem_db_address'
+    : variable ? 'ansible_host (the database address when pem_db_address is not set)'
+      : 'the inventory name (the database address when neither pem_db_address nor ansible_host is set)';
+  problemAt(r, name, variable, `${what}: ${parsed.reason}`);
+  return text;
+}
+
+/** pem_web_subnet: CIDRs, comma-separated, each written back canonical. */
+function readWebSubnets(r: Reader, name: string): string[] {
+  const text = textVar(r, name, 'pem_web_subnet');
+  if (text === undefined) {
+    problemAt(r, name, undefined, 'pem_web_subnet is required: the CIDR(s) of the web hosts as Postgres sees them');
+    return [];
+  }
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((cidr) => {
+    const parsed = parseCidr(cidr);
+    if (parsed.ok) return parsed.value;
+    problemAt(r, name, 'pem_web_subnet', `pem_web_subnet: ${parsed.reason}`);
+    return cidr;
+  });
+}
+
+function readWebhost(r: Reader, name: string): WebSettings {
+  const v = r.resolved.get(name)!.vars;
+  const configLocal = textVar(r, name, 'pem_config_local') ?? '/usr/edb/pem/web/config_local.py';
+  if (!SAFE_PATH.test(configLocal)) problemAt(r, name, 'pem_config_local', `pem_config_local must be an absolute path of plain characters, got "${configLocal}"`);
+  const configOwner = v['pem_config_owner'] === undefined ? undefined : String(v['pem_config_owner']);
+  if (configOwner !== undefined && !/^[a-z_][a-z0-9_.-]*:[a-z_][a-z0-9_.-]*$/i.test(configOwner)) problemAt(r, name, 'pem_config_owner', `pem_config_owner must be user:group, got "${configOwner}"`);
+  const webUser = v['pem_web_user'] === undefined ? undefined : String(v['pem_web_user']);
+  if (webUser !== undefined && !SAFE_USER.test(webUser)) problemAt(r, name, 'pem_web_user', `pem_web_user "${webUser}" is not a valid user name`);
+  const webPython = v['pem_web_python'] === undefined ? undefined : String(v['pem_web_python']);
+  if (webPython !== undefined && !SAFE_PATH.test(webPython) && !/^python3(\.\d+)?$/.test(webPython)) problemAt(r, name, 'pem_web_python', `pem_web_python must be an absolute path or python3, got "${webPython}"`);
+  const webRestartTimeoutSec = port(v['pem_web_restart_timeout'], 300, name, 'pem_web_restart_timeout', (h, reason) => problemAt(r, h, 'pem_web_restart_timeout', reason), 86400);
+  return {
+    name, address: textVar(r, name, 'ansible_host') ?? textVar(r, name, 'ansible_ssh_host') ?? name, configLocal, webRestartTimeoutSec,
+    ...(configOwner ? { configOwner } : {}),
+    ...(webUser ? { webUser } : {}),
+    // The restart command is the operator's own shell command: run as given, never parsed.
+    ...(v['pem_web_restart'] !== undefined && v['pem_web_restart'] !== '' ? { webRestart: String(v['pem_web_restart']) } : {}),
+    ...(webPython ? { webPython } : {}),
+  };
 }
 
 /** PEM_SETTINGS_PASSWORD from the environment, else from a .env file beside the inventory. */
@@ -163,19 +240,6 @@ export function readSecrets(inventoryPath: string, options: { allowWeakPassword:
   return { password, ...(becomePassword ? { becomePassword } : {}) };
 }
 
-function isCidr(text: string): boolean {
-  try {
-    ipaddr.parseCIDR(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function str(value: VarValue | undefined, fallback: string): string {
-  return value === undefined || value === null || value === '' ? fallback : String(value);
-}
-
 function port(value: VarValue | undefined, fallback: number, host: string, name: string, bad: (h: string, r: string) => void, max = 65535): number {
   if (value === undefined || value === null || value === '') return fallback;
   const n = Number(value);
@@ -188,8 +252,4 @@ function port(value: VarValue | undefined, fallback: number, host: string, name:
 
 function snake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
-}
-
-function lineOf(inv: Inventory, host: string | undefined): number | undefined {
-  return host ? inv.hosts.get(host)?.line : undefined;
 }

@@ -2,18 +2,19 @@
 import { readFileSync } from 'node:fs';
 import { InventoryError } from '../errors.ts';
 import { parseInventory, type Inventory } from './parse.ts';
+import { decodeInventory } from './pytext.ts';
 
 export { parseInventory, type Inventory, type InventoryHost, type InventoryGroup, type Vars } from './parse.ts';
-export { resolveHost, resolveAll, groupsOfHost, type ResolvedHost } from './resolve.ts';
+export { resolveHost, resolveAll, groupsOfHost, type ResolvedHost, type VarSource } from './resolve.ts';
 export { selectHosts, hostsOfGroup, splitPattern } from './patterns.ts';
 export { asBoolean, type VarValue } from './values.ts';
 
 export function loadInventory(path: string): Inventory {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     throw new InventoryError(path, undefined, `cannot read the inventory: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  return parseInventory(text, path);
+  return parseInventory(decodeInventory(bytes, path), path);
 }

@@ -1,205 +1,139 @@
-// Ansible's INI inventory, read the way Ansible's `ini` inventory plugin reads it: sections
-// `[group]`, `[group:vars]`, `[group:children]`, host lines with ranges and inline vars,
-// `#`/`;` comment lines, implicit `all` and `ungrouped`. Every problem carries its line number,
-// and all of them are reported together.
+// Ansible's INI inventory, read the way Ansible's `ini` inventory plugin reads it
+// (lib/ansible/plugins/inventory/ini.py): lines split and trimmed as Python does, `#`/`;`
+// comment lines, section headers `[group]`, `[group:vars]`, `[group:children]`, a group named in
+// :children before it is declared kept pending until its own section, implicit `all` and
+// `ungrouped`. Every problem carries its line number, and all of them are reported together.
 
-import { InventoryError, ProblemsError } from '../errors.ts';
-import { expandHostRange, HostRangeError, splitHostPort } from './ranges.ts';
-import { shlexSplit, ShlexError } from './shlex.ts';
-import { parseValue, type VarValue } from './values.ts';
+import { ProblemsError } from '../errors.ts';
+import { parseHostLine } from './host-line.ts';
+import { addGroup, fail, newState, type Inventory, type ParseState } from './model.ts';
+import { PY_SPACE, PY_WORD, pyStrip, splitPyLines } from './pytext.ts';
+import { finishInventory } from './reconcile.ts';
+import { parseValue, pyInt, UnsupportedValue } from './values.ts';
 
-export type Vars = Record<string, VarValue>;
+export type { Inventory, InventoryGroup, InventoryHost, Vars } from './model.ts';
 
-export interface InventoryHost {
-  name: string;
-  /** Line of the first definition. */
-  line: number;
-  vars: Vars;
-  /** Line where each host var was set, for error messages. */
-  varLines: Record<string, number>;
-}
-
-export interface InventoryGroup {
-  name: string;
-  line?: number;
-  hosts: string[];
-  children: string[];
-  vars: Vars;
-  varLines: Record<string, number>;
-}
-
-export interface Inventory {
-  file: string;
-  /** In inventory order: the order hosts first appear in the file. */
-  hosts: Map<string, InventoryHost>;
-  groups: Map<string, InventoryGroup>;
-}
-
-const SECTION = /^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$/;
-const GROUP_NAME = /^([^:\]\s]+)\s*(?:[#;].*)?$/;
+// Ansible's patterns, with Python's \s and \w; a comment after a header starts with `#` only.
+const SECTION = new RegExp(`^\\[([^:\\]${PY_SPACE}]+)(?::([${PY_WORD}]+))?\\][${PY_SPACE}]*(?:#.*)?$`, 'su');
+const GROUP_NAME = new RegExp(`^([^:\\]${PY_SPACE}]+)[${PY_SPACE}]*(?:#.*)?$`, 'su');
 
 export function parseInventory(text: string, file: string): Inventory {
-  const problems: InventoryError[] = [];
-  const fail = (line: number | undefined, reason: string) => problems.push(new InventoryError(file, line, reason));
-  const hosts = new Map<string, InventoryHost>();
-  const groups = new Map<string, InventoryGroup>();
-  const group = (name: string, line?: number): InventoryGroup => {
-    let g = groups.get(name);
-    if (!g) {
-      g = { name, line, hosts: [], children: [], vars: {}, varLines: {} };
-      groups.set(name, g);
-    } else if (g.line === undefined) g.line = line;
-    return g;
-  };
-  group('all');
-  group('ungrouped');
-  // Groups named in [x:children] or [x:vars] must be declared somewhere (Ansible's rule).
-  const declared = new Set<string>(['all', 'ungrouped']);
-  const referenced: { name: string; line: number; what: string }[] = [];
-
-  let current = 'ungrouped';
-  let state: 'hosts' | 'vars' | 'children' = 'hosts';
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  lines.forEach((rawLine, index) => {
-    const lineNo = index + 1;
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
-
-    const section = SECTION.exec(line);
-    if (section) {
-      current = section[1]!;
-      const kind = section[2] ?? 'hosts';
-      if (kind !== 'hosts' && kind !== 'vars' && kind !== 'children') {
-        fail(lineNo, `section [${current}:${kind}] has unknown type "${kind}" (expected hosts, vars or children)`);
-        state = 'hosts';
-        return;
-      }
-      state = kind;
-      group(current, lineNo);
-      if (kind === 'vars') referenced.push({ name: current, line: lineNo, what: `section [${current}:vars]` });
-      else declared.add(current);
-      return;
-    }
-    if (line.startsWith('[') && line.endsWith(']')) {
-      fail(lineNo, `invalid section header "${line}": no spaces allowed, and the form is [group], [group:vars] or [group:children]`);
-      return;
-    }
-
-    if (state === 'vars') {
-      const eq = line.indexOf('=');
-      if (eq <= 0) return void fail(lineNo, `expected key=value in [${current}:vars], got "${line}"`);
-      const key = line.slice(0, eq).trim();
-      const g = group(current);
-      g.vars[key] = parseValue(line.slice(eq + 1));
-      g.varLines[key] = lineNo;
-      return;
-    }
-    if (state === 'children') {
-      const m = GROUP_NAME.exec(line);
-      if (!m) return void fail(lineNo, `expected a group name in [${current}:children], got "${line}"`);
-      const child = m[1]!;
-      const parent = group(current);
-      if (!parent.children.includes(child)) parent.children.push(child);
-      group(child);
-      referenced.push({ name: child, line: lineNo, what: `[${current}:children]` });
-      return;
-    }
-    parseHostLine(line, lineNo);
-  });
-
-  function parseHostLine(line: string, lineNo: number): void {
-    let tokens: string[];
-    try {
-      tokens = shlexSplit(line);
-    } catch (e) {
-      if (e instanceof ShlexError) return void fail(lineNo, `cannot parse host line: ${e.message}`);
-      throw e;
-    }
-    if (tokens.length === 0) return;
-    let names: string[];
-    let port: number | undefined;
-    try {
-      const split = splitHostPort(tokens[0]!);
-      port = split.port;
-      names = expandHostRange(split.pattern);
-    } catch (e) {
-      if (e instanceof HostRangeError) return void fail(lineNo, e.message);
-      throw e;
-    }
-    const vars: Vars = {};
-    for (const token of tokens.slice(1)) {
-      const eq = token.indexOf('=');
-      if (eq <= 0) return void fail(lineNo, `expected key=value host variable, got "${token}"`);
-      vars[token.slice(0, eq)] = parseValue(token.slice(eq + 1));
-    }
-    if (port !== undefined) vars['ansible_port'] = port;
-    const g = group(current);
-    for (const name of names) {
-      let host = hosts.get(name);
-      if (!host) {
-        host = { name, line: lineNo, vars: {}, varLines: {} };
-        hosts.set(name, host);
-      }
-      for (const [key, value] of Object.entries(vars)) {
-        const before = host.varLines[key];
-        if (before !== undefined && host.vars[key] !== value) {
-          fail(lineNo, `host ${name} is defined again with ${key}=${String(value)}, ` +
-            `conflicting with ${key}=${String(host.vars[key])} on line ${before}`);
-          continue;
-        }
-        host.vars[key] = value;
-        host.varLines[key] = lineNo;
-      }
-      if (!g.hosts.includes(name)) g.hosts.push(name);
-    }
+  const st = newState(file);
+  let body = text;
+  if (body.startsWith('\uFEFF')) {
+    // Ansible keeps the mark as part of the first line: `[group]` becomes a bad host range.
+    fail(st, 1, 'the file starts with a byte-order mark, which Ansible reads as part of the first line: save it as UTF-8 without BOM');
+    body = body.slice(1);
   }
-
-  for (const ref of referenced) {
-    if (!declared.has(ref.name)) {
-      fail(ref.line, ref.what.startsWith('section')
-        ? `${ref.what} is for group "${ref.name}", which is not defined anywhere`
-        : `${ref.what} includes group "${ref.name}", which is not defined anywhere`);
-    }
-  }
-  const cycle = findCycle(groups);
-  if (cycle) {
-    const at = groups.get(cycle[0]!)?.line;
-    fail(at, `group cycle: ${cycle.join(' -> ')}`);
-  }
-  if (problems.length === 1) throw problems[0]!;
-  if (problems.length > 1) throw new ProblemsError(problems);
-
-  // Implicit structure: top-level groups are children of `all`; hosts in no group are in `ungrouped`.
-  const all = groups.get('all')!;
-  const hasParent = new Set([...groups.values()].flatMap((g) => g.children));
-  for (const g of groups.values()) {
-    if (g.name !== 'all' && !hasParent.has(g.name) && !all.children.includes(g.name)) all.children.push(g.name);
-  }
-  const grouped = new Set([...groups.values()].filter((g) => g.name !== 'ungrouped').flatMap((g) => g.hosts));
-  const ungrouped = groups.get('ungrouped')!;
-  ungrouped.hosts = ungrouped.hosts.filter((h) => !grouped.has(h));
-  return { file, hosts, groups };
+  splitPyLines(body).forEach((raw, index) => parseLine(st, pyStrip(raw), index + 1));
+  finishInventory(st);
+  if (st.problems.length === 1) throw st.problems[0]!;
+  if (st.problems.length > 1) throw new ProblemsError(st.problems);
+  return st.inv;
 }
 
-function findCycle(groups: Map<string, InventoryGroup>): string[] | undefined {
-  const state = new Map<string, 'visiting' | 'done'>();
-  const path: string[] = [];
-  const visit = (name: string): string[] | undefined => {
-    if (state.get(name) === 'done') return undefined;
-    if (state.get(name) === 'visiting') return [...path.slice(path.indexOf(name)), name];
-    state.set(name, 'visiting');
-    path.push(name);
-    for (const child of groups.get(name)?.children ?? []) {
-      const found = visit(child);
-      if (found) return found;
-    }
-    path.pop();
-    state.set(name, 'done');
-    return undefined;
-  };
-  for (const name of groups.keys()) {
-    const found = visit(name);
-    if (found) return found;
+function parseLine(st: ParseState, line: string, lineNo: number): void {
+  if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
+  if (parseSectionHeader(st, line, lineNo)) return;
+  if (line.startsWith('[') && line.endsWith(']')) {
+    st.section = 'skip';
+    return fail(st, lineNo, `invalid section header "${line}": no spaces allowed, and the form is [group], [group:vars] or [group:children]`);
+  }
+  switch (st.section) {
+    case 'hosts': return parseHostLine(st, line, lineNo);
+    case 'vars': return parseGroupVarLine(st, line, lineNo);
+    case 'children': return parseChildLine(st, line, lineNo);
+    case 'skip': return;
+  }
+}
+
+/** A `[group]`, `[group:vars]` or `[group:children]` line; false if the line is none of them. */
+function parseSectionHeader(st: ParseState, line: string, lineNo: number): boolean {
+  const m = SECTION.exec(line);
+  if (!m) return false;
+  const name = m[1]!;
+  const kind = m[2] ?? 'hosts';
+  if (kind !== 'hosts' && kind !== 'vars' && kind !== 'children') {
+    st.section = 'skip';
+    fail(st, lineNo, `section [${name}:${kind}] has unknown type "${kind}" (expected hosts, vars or children)`);
+    return true;
+  }
+  st.group = name;
+  st.section = kind;
+  if (!st.inv.groups.has(name)) {
+    // [x:vars] alone does not declare x: it must be declared by [x] or [x:children] somewhere.
+    if (kind === 'vars' && !st.pending.has(name)) st.pending.set(name, { line: lineNo, state: 'vars', parents: [] });
+    addGroup(st.inv, name, lineNo);
+  }
+  const pending = st.pending.get(name);
+  if (pending && kind !== 'vars') {
+    if (pending.state === 'children') addPendingChildren(st, name);
+    else st.pending.delete(name);
+  }
+  return true;
+}
+
+/** x is now declared: add it to every [parent:children] that named it earlier. */
+function addPendingChildren(st: ParseState, name: string): void {
+  const pending = st.pending.get(name)!;
+  for (const parent of pending.parents) {
+    addChild(st, parent, name, pending.line);
+    if (st.pending.get(parent)?.state === 'children') addPendingChildren(st, parent);
+  }
+  st.pending.delete(name);
+}
+
+function parseGroupVarLine(st: ParseState, line: string, lineNo: number): void {
+  const eq = line.indexOf('=');
+  if (eq < 0) return fail(st, lineNo, `expected key=value in [${st.group}:vars], got "${line}"`);
+  const key = pyStrip(line.slice(0, eq));
+  let value;
+  try {
+    value = parseValue(pyStrip(line.slice(eq + 1)));
+  } catch (e) {
+    if (!(e instanceof UnsupportedValue)) throw e;
+    return fail(st, lineNo, `variable ${key}: ${e.message}`);
+  }
+  const group = st.inv.groups.get(st.group)!;
+  if (key === 'ansible_group_priority') {
+    // Group.set_priority(int(value)): kept on the group, and an error where int() raises.
+    const priority = pyInt(value);
+    if (priority === undefined) return fail(st, lineNo, `ansible_group_priority must be an integer, got ${JSON.stringify(value)}`);
+    group.priority = priority;
+    return;
+  }
+  group.vars[key] = value;
+  group.varLines[key] = lineNo;
+}
+
+function parseChildLine(st: ParseState, line: string, lineNo: number): void {
+  const m = GROUP_NAME.exec(line);
+  if (!m) return fail(st, lineNo, `expected a group name in [${st.group}:children], got "${line}"`);
+  const child = m[1]!;
+  if (st.inv.groups.has(child)) return addChild(st, st.group, child, lineNo);
+  const pending = st.pending.get(child);
+  if (pending) pending.parents.push(st.group);
+  else st.pending.set(child, { line: lineNo, state: 'children', parents: [st.group] });
+}
+
+/** Group.add_child_group: no group may become its own ancestor (Ansible refuses the same). */
+function addChild(st: ParseState, parent: string, child: string, lineNo: number): void {
+  const group = st.inv.groups.get(parent)!;
+  if (group.children.includes(child)) return;
+  // Every group is below `all`, so `all` under any group is a cycle too (Ansible finds it later).
+  const below = pathDown(st.inv, child, parent) ?? (child === 'all' ? ['all', parent] : undefined);
+  if (below) return fail(st, lineNo, `group cycle: ${[parent, ...below].join(' -> ')}`);
+  group.children.push(child);
+}
+
+/** Groups from `from` down to `to` through :children, if `to` is below (or is) `from`. */
+function pathDown(inv: Inventory, from: string, to: string, seen = new Set<string>()): string[] | undefined {
+  if (from === to) return [from];
+  if (seen.has(from)) return undefined;
+  seen.add(from);
+  for (const child of inv.groups.get(from)?.children ?? []) {
+    const rest = pathDown(inv, child, to, seen);
+    if (rest) return [from, ...rest];
   }
   return undefined;
 }

@@ -1,56 +1,100 @@
-// Ansible host ranges: `web[01:20].example.com`, `db-[a:f]`, `node[1:10:2]`. Numeric bounds with
-// leading zeros keep their width, as Ansible's expand_hostname_range does.
+// Ansible's expand_hostname_range, step for step: the first `[` and the first `]` split the name
+// into head, range and tail; `beg:end[:step]` is a slice of string.ascii_letters (a–z then A–Z,
+// found by substring search, as Python's str.index does) or else a Python range() of ints;
+// a start with a leading zero fixes the width and must be as long as the end; the result is
+// expanded again while it still holds a `[`.
+// Two differences, both refusals: a range that yields no host (`[5:1]`, which Python's range
+// quietly makes empty) and one that yields more than MAX_HOSTS names.
 
 export class HostRangeError extends Error {}
 
-const RANGE = /\[([^\]]*)\]/;
+const ASCII_LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+export const MAX_HOSTS = 100_000;
 
 export function expandHostRange(pattern: string): string[] {
-  const m = RANGE.exec(pattern);
-  if (!m) return [pattern];
-  const head = pattern.slice(0, m.index);
-  const tail = pattern.slice(m.index + m[0].length);
-  const parts = m[1]!.split(':');
-  if (parts.length < 2 || parts.length > 3) {
-    throw new HostRangeError(`invalid host range [${m[1]}]: expected [start:end] or [start:end:step]`);
-  }
-  const [beg = '', end = '', stepText = '1'] = parts;
-  if (end === '') throw new HostRangeError(`invalid host range [${m[1]}]: the end of the range is missing`);
-  if (!/^\d+$/.test(stepText) || Number(stepText) < 1) {
-    throw new HostRangeError(`invalid host range [${m[1]}]: step must be a positive integer`);
-  }
-  const step = Number(stepText);
-  let items: string[];
-  if (/^\d*$/.test(beg) && /^\d+$/.test(end)) {
-    const from = beg === '' ? 0 : Number(beg);
-    const to = Number(end);
-    if (from > to) throw new HostRangeError(`invalid host range [${m[1]}]: start is after end`);
-    const width = beg.length > 1 && beg.startsWith('0') ? beg.length : 0;
-    items = [];
-    for (let n = from; n <= to; n += step) items.push(String(n).padStart(width, '0'));
-  } else if (/^[a-zA-Z]$/.test(beg) && /^[a-zA-Z]$/.test(end)) {
-    const from = beg.charCodeAt(0);
-    const to = end.charCodeAt(0);
-    if (from > to) throw new HostRangeError(`invalid host range [${m[1]}]: start is after end`);
-    items = [];
-    for (let c = from; c <= to; c += step) items.push(String.fromCharCode(c));
-  } else {
-    throw new HostRangeError(`invalid host range [${m[1]}]: bounds must both be numbers or both single letters`);
-  }
-  return items.flatMap((item) => expandHostRange(head + item + tail));
+  const out: string[] = [];
+  expandInto(pattern, out);
+  return out;
 }
 
-/** Splits `host:port` (and `[v6]:port`) the way Ansible's INI plugin does. */
-export function splitHostPort(token: string): { pattern: string; port?: number } {
-  if (token.endsWith(':')) throw new HostRangeError(`invalid host "${token}": ending in ':' is reserved for a port`);
-  const bracketV6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(token);
-  if (bracketV6) return { pattern: bracketV6[1]!, port: bracketV6[2] ? Number(bracketV6[2]) : undefined };
-  // Colons inside a range bracket ([1:3]) are not port separators; look only outside them.
-  const outside = token.replace(/\[[^\]]*\]/g, (m) => '_'.repeat(m.length));
-  const colons = outside.split(':').length - 1;
-  if (colons !== 1) return { pattern: token }; // none, or a bare IPv6 address
-  const at = outside.indexOf(':');
-  const port = token.slice(at + 1);
-  if (!/^\d+$/.test(port)) throw new HostRangeError(`invalid host "${token}": the port after ':' must be a number`);
-  return { pattern: token.slice(0, at), port: Number(port) };
+function expandInto(line: string, out: string[]): void {
+  const parts = line.replace('[', '|').replace(']', '|').split('|');
+  if (parts.length !== 3) {
+    throw new HostRangeError(line.includes('[') && !line.includes(']')
+      ? `"${line}" opens a host range with "[" but never closes it with "]"`
+      : `"${line}" is not of the form head[begin:end]tail`);
+  }
+  const [head, nrange, tail] = parts as [string, string, string];
+  const bounds = nrange.split(':');
+  if (bounds.length !== 2 && bounds.length !== 3) {
+    throw new HostRangeError(`invalid host range [${nrange}]: expected [start:end] or [start:end:step]`);
+  }
+  const beg = bounds[0] || '0';
+  const end = bounds[1]!;
+  const step = bounds[2] ?? '1';
+  if (!end) throw new HostRangeError(`invalid host range [${nrange}]: the end of the range is missing`);
+  let width = 0;
+  if (beg[0] === '0' && beg.length > 1) {
+    if (beg.length !== end.length) {
+      throw new HostRangeError(`invalid host range [${nrange}]: a start with leading zeros must be as long as the end (Ansible pads every name to its width)`);
+    }
+    width = beg.length;
+  }
+  const items = letterSequence(beg, end, step, nrange) ?? numberSequence(beg, end, step, nrange);
+  if (items.length === 0) {
+    throw new HostRangeError(`invalid host range [${nrange}]: it is empty (start is after end, or the step goes the other way), so Ansible would define no host`);
+  }
+  for (const item of items) {
+    const name = head + (width ? zfill(item, width) : item) + tail;
+    if (name.includes('[')) expandInto(name, out);
+    else out.push(name);
+    if (out.length > MAX_HOSTS) throw new HostRangeError(`host range expands to more than ${MAX_HOSTS} hosts`);
+  }
+}
+
+/** The `try` branch: letters, or undefined where Python's str.index raises ValueError. */
+function letterSequence(beg: string, end: string, stepText: string, nrange: string): string[] | undefined {
+  const from = ASCII_LETTERS.indexOf(beg);
+  const to = ASCII_LETTERS.indexOf(end);
+  if (from < 0 || to < 0) return undefined;
+  if (from > to) {
+    throw new HostRangeError(`invalid host range [${nrange}]: start is after end (letters run a–z then A–Z, as Python's string.ascii_letters)`);
+  }
+  const step = pyInt(stepText);
+  // int(step) raising, or a zero step, is a ValueError: Python falls back to int(beg), which fails too.
+  if (step === undefined || step === 0) return undefined;
+  if (step < 0) return [];
+  const items: string[] = [];
+  for (let i = from; i <= to; i += step) items.push(ASCII_LETTERS[i]!);
+  return items;
+}
+
+function numberSequence(beg: string, end: string, stepText: string, nrange: string): string[] {
+  const from = pyInt(beg);
+  const to = pyInt(end);
+  const step = pyInt(stepText);
+  if (from === undefined || to === undefined) {
+    throw new HostRangeError(`invalid host range [${nrange}]: bounds must both be numbers or both single letters`);
+  }
+  if (step === undefined || step === 0) throw new HostRangeError(`invalid host range [${nrange}]: step must be a positive integer`);
+  const items: string[] = [];
+  for (let n = from; step > 0 ? n <= to : n >= to + 2; n += step) {
+    items.push(String(n));
+    if (items.length > MAX_HOSTS) throw new HostRangeError(`host range expands to more than ${MAX_HOSTS} hosts`);
+  }
+  return items;
+}
+
+/** Python's int() on the text of a bound: optional blanks and sign, digits with single underscores. */
+function pyInt(text: string): number | undefined {
+  const m = /^[ \t\n\v\f\r]*([+-]?[0-9](?:_?[0-9])*)[ \t\n\v\f\r]*$/.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]!.replace(/_/g, ''));
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** str.zfill: pad with zeros after any sign. */
+function zfill(s: string, width: number): string {
+  const sign = s[0] === '-' || s[0] === '+' ? s[0] : '';
+  return sign + s.slice(sign.length).padStart(width - sign.length, '0');
 }

@@ -1,7 +1,9 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InventoryError, ProblemsError } from '../../src/errors.ts';
-import { parseInventory, resolveHost, resolveAll, asBoolean } from '../../src/inventory/index.ts';
+import { asBoolean, loadInventory, parseInventory, resolveAll, resolveHost } from '../../src/inventory/index.ts';
 import { expandHostRange } from '../../src/inventory/ranges.ts';
 import { parseValue } from '../../src/inventory/values.ts';
 
@@ -133,10 +135,29 @@ test('implicit groups: all holds every host, ungrouped those in no group', (t) =
   t.deepEqual(resolveHost(i, 'h').groups, ['all', 'g']);
 });
 
-test('a CRLF inventory with a BOM parses the same as LF', (t) => {
+test('lines break where Python\'s str.splitlines breaks them, and are trimmed as str.strip trims', (t) => {
   const lf = inv('[g]\nh a=1\n[g:vars]\nb=2\n');
-  const crlf = inv('\uFEFF[g]\r\nh a=1\r\n[g:vars]\r\nb=2\r\n');
-  t.deepEqual(resolveHost(crlf, 'h'), resolveHost(lf, 'h'));
+  for (const br of ['\r\n', '\r', '\v', '\f', '\x1c', '\x1d', '\x1e', '\x85', '\u2028', '\u2029']) {
+    const other = inv(['[g]', 'h a=1', '[g:vars]', 'b=2', ''].join(br));
+    t.deepEqual(resolveHost(other, 'h'), { ...resolveHost(lf, 'h'), sources: resolveHost(other, 'h').sources }, JSON.stringify(br));
+  }
+  t.deepEqual([...inv('[g]\n\u00a0h1\u3000\nh2\x1f\n').hosts.keys()], ['h1', 'h2'], 'Unicode spaces and \\x1f are stripped');
+  t.deepEqual([...inv('[g]\nh1 v=a\u00a0b\n').hosts.get('h1')!.vars['v'] as string], [...'a\u00a0b'], 'but only space and tab split words (shlex)');
+});
+
+test('a byte-order mark is refused: Ansible would read it as part of the first line', (t) => {
+  const [p] = problemsOf('\uFEFF[g]\r\nh a=1\r\n');
+  t.is(p!.line, 1);
+  t.regex(p!.message, /byte-order mark/);
+});
+
+test('a file that is not UTF-8 is refused at the line of the first bad byte', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pem-inv-'));
+  const file = join(dir, 'latin1.ini');
+  writeFileSync(file, Buffer.concat([Buffer.from('# caf\u00e9\n[g]\r\nh a=caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+  const e = t.throws(() => loadInventory(file), { instanceOf: InventoryError });
+  t.is(e!.line, 3);
+  t.regex(e!.message, /not valid UTF-8/);
 });
 
 test('every inventory error names the file and line', (t) => {
@@ -149,11 +170,23 @@ test('every inventory error names the file and line', (t) => {
     ['[g]\nh\n[g:vars]\njustakey\n', 4, /expected key=value/],
     ['[p:children]\nmissing\n', 2, /includes group "missing", which is not defined/],
     ['[g]\nweb[5:1]\n', 2, /start is after end/],
+    ['[g]\nweb[1:3:-1]\n', 2, /empty/],
     ['[g]\nweb[1:x]\n', 2, /both be numbers or both single letters/],
     ['[g]\nweb[1:3:0]\n', 2, /step must be a positive integer/],
     ['[g]\nweb[1]\n', 2, /expected \[start:end\]/],
+    ['[g]\nweb[1:3\n', 2, /never closes it/],
+    ['[backends]\ndb1\n[webhosts\nweb1\n', 3, /section header needs its closing/],
+    ['[g]\nx[01:100]\n', 2, /leading zeros must be as long as the end/],
+    ['[g]\nx[A:z]\n', 2, /start is after end \(letters run a–z then A–Z/],
+    ['[g]\n"" a=1\n', 2, /cannot be empty/],
+    ['[g]\n---\n', 2, /YAML/],
+    ['[g] ; a comment\nh\n', 1, /expected \[start:end\]/],
+    ['[g]\nh\n[g:vars]\nansible_group_priority=high\n', 4, /ansible_group_priority must be an integer/],
+    ['[g]\nh a=1+2j\n', 2, /complex number/],
+    ['[g]\ng\n', 2, /same name as a group/],
     ['[g]\nh:\n', 2, /reserved for a port/],
-    ['[g]\nh:abc\n', 2, /port after ':' must be a number/],
+    ['[g]\nh:abc\n', 2, /neither name:port .* nor an IPv6 address/],
+    ['[g]\nx_:22\n', 2, /neither name:port/],
     ['[a]\nh ansible_host=10.0.0.1\n[b]\nh ansible_host=10.0.0.2\n', 4, /conflicting with ansible_host=10.0.0.1 on line 2/],
   ];
   for (const [text, line, message] of cases) {
@@ -178,4 +211,87 @@ test('all problems of an inventory are reported together', (t) => {
 test('the same host defined twice with the same vars is fine', (t) => {
   const i = inv('[a]\nh x=1\n[b]\nh x=1 y=2\n');
   t.deepEqual(i.hosts.get('h')!.vars, { x: 1, y: 2 });
+});
+
+test('host:port: the inline ansible_port wins, and a later definition does not move the port', (t) => {
+  const i = inv('[web]\nweb1:2222 ansible_port=2200\nweb2:2022\nweb3:0\n[other]\nweb2:2023\nweb3:2024\n');
+  t.is(resolveHost(i, 'web1').vars['ansible_port'], 2200);
+  t.is(resolveHost(i, 'web2').vars['ansible_port'], 2022, 'Ansible sets the port only when it creates the host');
+  t.is(resolveHost(i, 'web3').vars['ansible_port'], undefined, 'port 0 sets nothing, and a later port is ignored');
+  t.deepEqual(i.groups.get('other')!.hosts, ['web2', 'web3']);
+});
+
+test('a port is split off only where Ansible\'s parse_address accepts the rest', (t) => {
+  const i = inv('[g]\n[web5]:2205\n[plain:2206]:2207\n_y:22\n10.0.0.[1:2]:2200\n2001:db8::1:22\n');
+  t.deepEqual([...i.hosts.keys()], ['web5', 'plain', '_y', '10.0.0.1', '10.0.0.2', '2001:db8::1:22']);
+  t.is(i.hosts.get('web5')!.vars['ansible_port'], 2205);
+  t.is(i.hosts.get('plain')!.vars['ansible_port'], 2206, 'both port forms are tried in turn, as Ansible does');
+  t.is(i.hosts.get('10.0.0.2')!.vars['ansible_port'], 2200);
+  t.is(i.hosts.get('2001:db8::1:22')!.vars['ansible_port'], undefined, 'a bare IPv6 address has no port');
+  // Where Ansible would keep the colon in the name (the label ends with "_"), we refuse.
+  t.regex(problemsOf('[g]\nx_:22\n')[0]!.message, /colon included/);
+});
+
+test('letter ranges follow string.ascii_letters: a–z then A–Z', (t) => {
+  const names = expandHostRange('x[a:Z]');
+  t.is(names.length, 52);
+  t.deepEqual([names[0], names[25], names[26], names[51]], ['xa', 'xz', 'xA', 'xZ']);
+  t.deepEqual(expandHostRange('y[y:B]'), ['yy', 'yz', 'yA', 'yB']);
+  t.deepEqual(expandHostRange('z[ab:cd]'), ['za', 'zb', 'zc'], 'bounds are found by substring search, as str.index does');
+  t.deepEqual(expandHostRange('w[-1:1]'), ['w-1', 'w0', 'w1']);
+  t.throws(() => expandHostRange('x[A:z]'), { message: /start is after end/ });
+  t.throws(() => expandHostRange('w[1:200000]'), { message: /more than 100000 hosts/ });
+});
+
+test('quoted values decode Python escapes where Ansible\'s literal_eval sees a string literal', (t) => {
+  const i = inv(`[g]\nh a="\\x41" b='"\\x41"' c='"\\101\\u00e9"'\n[g:vars]\nd="\\x41"\ne = 'tab\\there' # comment\n`);
+  const v = resolveHost(i, 'h').vars;
+  t.is(v['a'], '\\x41', 'shlex keeps the backslash and drops the quotes: literal_eval then fails, the text stays');
+  t.is(v['b'], 'A');
+  t.is(v['c'], 'Aé');
+  t.is(v['d'], 'A');
+  t.is(v['e'], 'tab\there', 'a comment after a literal is Python\'s comment');
+});
+
+test('every variable knows the line that set it, through the precedence', (t) => {
+  const i = inv('[all:vars]\nx=all\ny=all\n[g]\nh1:2200 z=host\nh2\n[g:vars]\nx=group\n');
+  const h1 = resolveHost(i, 'h1');
+  t.deepEqual({ ...h1.sources }, {
+    x: { file: 'test.ini', line: 8, group: 'g' },
+    y: { file: 'test.ini', line: 3, group: 'all' },
+    z: { file: 'test.ini', line: 5 },
+    ansible_port: { file: 'test.ini', line: 5 },
+  });
+  t.deepEqual(resolveAll(i).map((h) => h.sources?.['x']?.line), [8, 8]);
+});
+
+test('a host defined again with a different value is refused with both lines (Ansible takes the last)', (t) => {
+  const [p] = problemsOf('[web]\nweb1:2222\n[other]\nweb1 ansible_port=2200\n');
+  t.is(p!.line, 4);
+  t.regex(p!.message, /conflicting with ansible_port=2222 on line 2/);
+  const [secret] = problemsOf('[a]\nh ansible_password=one\n[b]\nh ansible_password=two\n');
+  t.false(/one|two/.test(secret!.message), 'a secret-looking value is not repeated');
+});
+
+test('children named before their section are added when it comes, as Ansible does', (t) => {
+  const i = inv('[p:children]\nlater\nnow\n[now]\nh1\n[later:vars]\nv=1\n[later]\nh2\n');
+  t.deepEqual(i.groups.get('p')!.children, ['now', 'later']);
+  t.deepEqual(resolveHost(i, 'h2').groups, ['all', 'later', 'p']);
+  t.is(resolveHost(i, 'h2').vars['v'], 1);
+  const [p] = problemsOf('[a:children]\na\n');
+  t.regex(p!.message, /group cycle: a -> a/);
+  const [q] = problemsOf('[g:children]\nall\n');
+  t.regex(q!.message, /group cycle: g -> all -> g/);
+});
+
+test('ansible_group_priority belongs to the group, not to its variables', (t) => {
+  const i = inv('[a]\nh\n[b]\nh\n[a:vars]\nv=a\nansible_group_priority=10\n[b:vars]\nv=b\n');
+  t.is(resolveHost(i, 'h').vars['v'], 'a');
+  t.is(resolveHost(i, 'h').vars['ansible_group_priority'], undefined);
+  t.is(resolveHost(inv('[a]\nh ansible_group_priority=3\n'), 'h').vars['ansible_group_priority'], 3, 'on a host it is just a variable');
+});
+
+test('hosts under [all] or before any section are ungrouped until a group takes them', (t) => {
+  const i = inv('early\n[all]\nh3\n[ungrouped]\nh4\n[g]\nearly\n');
+  t.deepEqual(i.groups.get('ungrouped')!.hosts, ['h4', 'h3']);
 });

@@ -11,7 +11,8 @@ import { HostError, UnreachableError } from '../src/errors.ts';
 import type { HostPlan } from '../src/runner.ts';
 import { sha256 } from './backend-facts.ts';
 import { ConfigParseError, pythonStringLiteral, setConfigValue } from './config-local/edit.ts';
-import { maskUrisInText, type SettingsUri } from './config-local/uri.ts';
+import { maskConfigSecrets } from './config-local/mask.ts';
+import { type SettingsUri } from './config-local/uri.ts';
 import type { WebSettings } from './settings.ts';
 
 export const URI_VARIABLE = 'CONFIG_DATABASE_URI';
@@ -127,7 +128,7 @@ export function planWebStage(host: string, w: WebSettings, facts: WebFacts, uri:
       (result.disabled.length ? `; duplicate assignment(s) at line ${result.disabled.join(', ')} commented out` : '') +
       (modeChanged ? `; mode ${oldMode!.toString(8).padStart(4, '0')} -> ${mode.toString(8).padStart(4, '0')}: others could read the password` : ''),
     ...(warnings.length ? { warnings } : {}),
-    ...(result.changed ? { diff: { path: w.configLocal, before: maskUrisInText(facts.text), after: maskUrisInText(result.newText) } } : {}),
+    ...(result.changed ? { diff: { path: w.configLocal, before: maskConfigSecrets(facts.text), after: maskConfigSecrets(result.newText) } } : {}),
     newText: result.newText, owner, mode: mode.toString(8),
   };
   const changes: Change[] = [change];

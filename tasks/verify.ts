@@ -10,7 +10,8 @@ import type { Connections } from '../src/connections.ts';
 import { HostError } from '../src/errors.ts';
 import { backendFactsFrom, backendFactsScript } from './backend-facts.ts';
 import { ConfigParseError, readConfigValue } from './config-local/edit.ts';
-import { maskUri, maskUrisInText } from './config-local/uri.ts';
+import { maskUri } from './config-local/uri.ts';
+import { maskSecretsInText } from '../src/secrets.ts';
 import { planDatabaseStage } from './database-stage.ts';
 import { planHbaStage } from './pg-hba-stage.ts';
 import type { JobSettings, Secrets, WebSettings } from './settings.ts';
@@ -80,7 +81,7 @@ export function verifyStages(ctx: VerifyContext): CheckStage[] {
       const run = await conn.run(parserScript(uri, w.webPython));
       const verdict = parseParserOutput(run.stdout, run.stderr, run.code, w.webPython);
       const parserVerdict = classifyParser(verdict, parsed instanceof UriParseError ? 1 : parsed.backends.length);
-      report('uri parses with the web app\'s parser', { ...parserVerdict, message: maskUrisInText(parserVerdict.message) });
+      report('uri parses with the web app\'s parser', { ...parserVerdict, message: maskSecretsInText(parserVerdict.message) });
       if (parsed instanceof UriParseError) throw new HostError(host, URI_NAME, `${parsed.message} (run deploy)`);
       report('uri drift', classifyUriDrift(uri, ctx.desiredUri));
 

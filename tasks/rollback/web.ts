@@ -10,7 +10,7 @@ import { HostError, UnreachableError } from '../../src/errors.ts';
 import { runWebRestart } from '../config-local-stage.ts';
 import type { HostPlan } from '../../src/runner.ts';
 import { sha256 } from '../backend-facts.ts';
-import { maskUrisInText } from '../config-local/uri.ts';
+import { maskConfigSecrets } from '../config-local/mask.ts';
 
 /** What deploy recorded for config_local.py (see config-local-stage.ts). */
 export interface WebDeployRecord {
@@ -67,13 +67,13 @@ export function planWebRollback(host: string, r: WebDeployRecord, facts: WebRoll
       (r.backup ? `; the backup is ${r.backup}` : ''), 'restore it by hand, or run rollback with --force (the edited file is kept beside it)');
   } else if (r.created) {
     change = mk({ action: 'remove', changed: true, summary: `remove ${r.file}, which the run created${untouchedSince ? '' : ' (--force: edited since; kept as a .bak)'}`, keepEdited: !untouchedSince,
-      ...(facts.current ? { diff: { path: r.file, before: maskUrisInText(facts.current.text), after: '' } } : {}) });
+      ...(facts.current ? { diff: { path: r.file, before: maskConfigSecrets(facts.current.text), after: '' } } : {}) });
   } else {
     if (!facts.backup || facts.backup.sha256 !== r.sha256Before) {
       throw new HostError(host, 'config_local.py', `the backup ${r.backup} is ${facts.backup ? 'not the file as it was before the run' : 'missing'}; nothing restored`);
     }
     change = mk({ action: 'restore', changed: true, summary: `restore ${r.file} from ${r.backup}${untouchedSince ? '' : ' (--force: edited since; kept as a .bak)'}`, keepEdited: !untouchedSince,
-      diff: { path: r.file, before: maskUrisInText(facts.current?.text ?? ''), after: maskUrisInText(facts.backup.text) } });
+      diff: { path: r.file, before: maskConfigSecrets(facts.current?.text ?? ''), after: maskConfigSecrets(facts.backup.text) } });
   }
   const changes: Change[] = [change];
   if (restart) changes.push({ host, stage: 'web', step: 'restart web app', target: restart, changed: change.changed, summary: change.changed ? `run pem_web_restart: ${restart}` : 'nothing changed: no restart' });

@@ -1,13 +1,14 @@
 // The PEM job's variables (SPEC 3), read from the inventory and the environment and validated
 // before anything connects (STYLE 8): every problem is collected and reported together.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import dotenv from 'dotenv';
 import { InventoryError, ProblemsError, UsageError } from '../src/errors.ts';
 import { hostsOfGroup, type Inventory, type ResolvedHost, type VarValue } from '../src/inventory/index.ts';
 import { parseCidr, parseEndpoint, parseHostAddress } from './addresses.ts';
 import { validateIdentifier } from './database/sql.ts';
+import { effectiveAssignment, readEnvAssignments, type EnvAssignment } from './env-file.ts';
 
 export const MIN_PASSWORD_LENGTH = 12;
 
@@ -221,23 +222,87 @@ function readWebhost(r: Reader, name: string): WebSettings {
   };
 }
 
-/** PEM_SETTINGS_PASSWORD from the environment, else from a .env file beside the inventory. */
+/**
+ * PEM_SETTINGS_PASSWORD and PEM_BECOME_PASSWORD from the environment, else from a .env file
+ * beside the inventory. Every problem is reported together (UsageError, or ProblemsError for
+ * several), and no message quotes a password.
+ */
 export function readSecrets(inventoryPath: string, options: { allowWeakPassword: boolean; env?: NodeJS.ProcessEnv; optional?: boolean }): Secrets {
   const env = options.env ?? process.env;
   const dotEnvPath = join(dirname(inventoryPath), '.env');
-  const fromFile = existsSync(dotEnvPath) ? dotenv.parse(readFileSync(dotEnvPath)) : {};
-  const password = env['PEM_SETTINGS_PASSWORD'] ?? fromFile['PEM_SETTINGS_PASSWORD'];
-  const becomePassword = env['PEM_BECOME_PASSWORD'] ?? fromFile['PEM_BECOME_PASSWORD'];
-  if (password === undefined && options.optional) return { password: '', ...(becomePassword ? { becomePassword } : {}) };
-  if (password === undefined) {
-    throw new UsageError(`PEM_SETTINGS_PASSWORD is not set: put it in the environment or in ${dotEnvPath}`);
+  const dotEnv = readDotEnv(dotEnvPath);
+  const problems: UsageError[] = [];
+  const password = secretFrom('PEM_SETTINGS_PASSWORD', env, dotEnv, dotEnvPath, problems);
+  const become = secretFrom('PEM_BECOME_PASSWORD', env, dotEnv, dotEnvPath, problems);
+
+  if (password === undefined && !options.optional) {
+    problems.push(new UsageError(`PEM_SETTINGS_PASSWORD is not set: put it in the environment or in ${dotEnvPath}`));
+  } else if (password && !password.cut) {
+    if (password.value.length === 0) problems.push(new UsageError('PEM_SETTINGS_PASSWORD is empty'));
+    else if ([...password.value].length < MIN_PASSWORD_LENGTH && !options.allowWeakPassword) {
+      problems.push(new UsageError(`PEM_SETTINGS_PASSWORD is shorter than ${MIN_PASSWORD_LENGTH} characters (use --allow-weak-password to accept it)`));
+    }
+    if (/[\0\r\n]/.test(password.value)) problems.push(new UsageError(`PEM_SETTINGS_PASSWORD (from ${password.from}) must not contain NUL or line breaks${password.lineHint}`));
   }
-  if (password.length === 0) throw new UsageError('PEM_SETTINGS_PASSWORD is empty');
-  if ([...password].length < MIN_PASSWORD_LENGTH && !options.allowWeakPassword) {
-    throw new UsageError(`PEM_SETTINGS_PASSWORD is shorter than ${MIN_PASSWORD_LENGTH} characters (use --allow-weak-password to accept it)`);
+  // sudo -S reads the password up to the first line break; whatever follows stays on its
+  // standard input, which is the shell that runs the command as root.
+  if (become && !become.cut && /[\0\r\n]/.test(become.value)) {
+    problems.push(new UsageError(`PEM_BECOME_PASSWORD (from ${become.from}) must not contain a line break or NUL: sudo reads one line as the password and the rest would be run by the shell${become.lineHint}`));
   }
-  if (/[\0\r\n]/.test(password)) throw new UsageError('PEM_SETTINGS_PASSWORD must not contain NUL or line breaks');
-  return { password, ...(becomePassword ? { becomePassword } : {}) };
+
+  if (problems.length === 1) throw problems[0]!;
+  if (problems.length > 1) throw new ProblemsError(problems);
+  return { password: password?.value ?? '', ...(become?.value ? { becomePassword: become.value } : {}) };
+}
+
+interface DotEnv {
+  values: Record<string, string>;
+  assignments: EnvAssignment[];
+}
+
+/** The .env file beside the inventory, or undefined when there is none. */
+function readDotEnv(path: string): DotEnv | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new UsageError(`cannot read ${path}: ${code ?? (e as Error).message}`);
+  }
+  return { values: dotenv.parse(text), assignments: readEnvAssignments(text) };
+}
+
+interface SecretSource {
+  value: string;
+  /** Where it came from, for messages: "the environment" or "<path>:<line>". */
+  from: string;
+  /** For a value from .env that spans lines: what probably caused it. */
+  lineHint: string;
+  /** The .env value was cut at a `#` (already reported). */
+  cut: boolean;
+}
+
+/**
+ * A secret from the environment, else from .env. Only the value that would be used is checked:
+ * a .env line that the environment overrides deploys nothing.
+ */
+function secretFrom(key: string, env: NodeJS.ProcessEnv, dotEnv: DotEnv | undefined, path: string, problems: UsageError[]): SecretSource | undefined {
+  const fromEnv = env[key];
+  if (fromEnv !== undefined) return { value: fromEnv, from: 'the environment', lineHint: '', cut: false };
+  const value = dotEnv?.values[key];
+  if (value === undefined) return undefined;
+  const at = effectiveAssignment(dotEnv!.assignments, key);
+  const from = at ? `${path}:${at.line}` : path;
+  const cut = at?.cutAtHash ?? false;
+  if (cut) {
+    problems.push(new UsageError(
+      `${from}: the value of ${key} is not quoted and has a '#' in it; dotenv ends an unquoted value at '#' and drops the rest as a comment, ` +
+      `so the password would be cut short. Quote it: ${key}='...' (or "..." if it contains a ')`,
+    ));
+  }
+  const lineHint = ' (in .env: a quote left open runs on to the next lines, and \\n in double quotes is a line break)';
+  return { value, from, lineHint, cut };
 }
 
 function port(value: VarValue | undefined, fallback: number, host: string, name: string, bad: (h: string, r: string) => void, max = 65535): number {

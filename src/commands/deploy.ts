@@ -2,7 +2,7 @@
 
 import type { Io } from '../io.ts';
 import type { Job } from '../job.ts';
-import { listRunRecords } from '../records.ts';
+import { readRunRecords } from '../records.ts';
 import { connectionsFor, execute, outputFor } from './execute.ts';
 import { loginOf, newRunId, prepare, type CommonOptions } from './prepare.ts';
 
@@ -12,8 +12,10 @@ export async function deployCommand(job: Job, opts: CommonOptions, io: Io): Prom
   const output = outputFor(io, prepared);
   const { notify, mask } = output;
   const connections = connectionsFor(prepared, runId, notify);
+  const { records, warnings } = readRunRecords(prepared.stateDir);
+  for (const w of warnings) io.stderr(`pem-settings: warning: ${w.message}\n`);
   const plan = prepared.job.deploy({
-    runId, connections, selected: prepared.hosts, login: loginOf(prepared), records: listRunRecords(prepared.stateDir), notify, mask, check: Boolean(opts.check),
+    runId, connections, selected: prepared.hosts, login: loginOf(prepared), records, notify, mask, check: Boolean(opts.check),
   });
   return execute(opts, prepared, connections, plan, { kind: 'deploy', runId, title: 'deploy' }, io, output);
 }

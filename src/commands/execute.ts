@@ -9,7 +9,7 @@ import type { Io } from '../io.ts';
 import type { Plan } from '../job.ts';
 import { recapJson, renderRecap } from '../output/recap.ts';
 import { progressFor } from '../output/progress.ts';
-import { buildRunRecord, inventoryChecksum, writeRunRecord, type RunRecord } from '../records.ts';
+import { buildRunRecord, inventoryChecksum, RecordWriteError, writeRunRecord, type RunRecord } from '../records.ts';
 import { runStages, type HostRecap, type RunOutcome, type Stage } from '../runner.ts';
 import { redact, redactDeep } from '../secrets.ts';
 import { lockHolder, type CommonOptions, type Prepared } from './prepare.ts';
@@ -65,7 +65,16 @@ export async function execute(opts: CommonOptions, prepared: Prepared, connectio
     stats = { elapsedMs: Math.round(performance.now() - t0), hosts: await connections.statsByHost() };
     await connections.closeAll();
   }
-  const recordPath = opts.check ? undefined : keepRecord(opts, prepared, exec, started, outcome, interrupt.interrupted(), output.secrets);
+  let recordPath: string | undefined;
+  try {
+    recordPath = opts.check ? undefined : keepRecord(opts, prepared, exec, started, outcome, interrupt.interrupted(), output.secrets);
+  } catch (e) {
+    // Changes were made and cannot be recorded: say what they were, so they can be undone by hand.
+    if (!(e instanceof RecordWriteError)) throw e;
+    out(renderRecap(outcome.hosts));
+    io.stderr(`pem-settings: ${redact(e.message, output.secrets)}\n`);
+    return 1;
+  }
   const retryFile = writeRetryFile(opts.inventory, outcome.hosts);
   if (opts.json) {
     out(recapJson(exec.runId, outcome.hosts, {

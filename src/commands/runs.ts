@@ -1,11 +1,13 @@
 // `pem-settings runs`: the recorded runs, oldest first, and which rollback undid which deploy.
 
 import type { Io } from '../io.ts';
-import { listRunRecords, stateDirFor, runsDir } from '../records.ts';
+import { readRunRecords, stateDirFor, runsDir } from '../records.ts';
 
 export async function runsCommand(opts: { inventory: string; stateDir?: string; json?: boolean }, io: Io): Promise<number> {
   const dir = stateDirFor(opts.inventory, opts.stateDir);
-  const records = listRunRecords(dir);
+  const { records, warnings } = readRunRecords(dir);
+  // A damaged record is named on stderr; the others are still listed.
+  for (const w of warnings) io.stderr(`pem-settings: warning: ${w.message}\n`);
   if (opts.json) {
     io.stdout(JSON.stringify({ runs: records }, null, 2) + '\n');
     return 0;

@@ -5,6 +5,7 @@
 
 import ipaddr from 'ipaddr.js';
 import { UsageError } from '../../src/errors.ts';
+import { maskUriPasswords } from '../../src/secrets.ts';
 
 export interface HostPort {
   host: string;
@@ -92,9 +93,13 @@ export function maskUri(uri: string): string {
   return uri.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/?#]*:)[^@/?#]*@/, '$1********@');
 }
 
-/** Masks the password of every URI in a larger text (a config_local.py for --diff). */
+/**
+ * Masks only the password of every URI in a larger text.
+ * @deprecated A config_local.py holds other secrets too: show it through maskConfigSecrets
+ * (./mask.ts), and a free-text message through maskSecretsInText (src/secrets.ts).
+ */
 export function maskUrisInText(text: string): string {
-  return text.replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/?#\s'"]*:)[^@\s'"]*@/g, '$1********@');
+  return maskUriPasswords(text);
 }
 
 /**

@@ -10,7 +10,8 @@ import { ownerOf } from '../../src/remote/read-files.ts';
 import type { HostPlan, Stage } from '../../src/runner.ts';
 import { lastRunOfStep, type RunRecord } from '../../src/records.ts';
 import { ConfigParseError, pythonStringLiteral, setConfigValue } from '../config-local/edit.ts';
-import { maskUrisInText, type SettingsUri } from '../config-local/uri.ts';
+import { maskConfigSecrets } from '../config-local/mask.ts';
+import type { SettingsUri } from '../config-local/uri.ts';
 import type { WebFacts } from '../facts/web.ts';
 import { backupSuffix } from '../files/backup.ts';
 import { readerWarning, writeConfigLocal, type ConfigWrite } from '../files/config-local.ts';
@@ -84,7 +85,7 @@ export function planWebHost(host: string, w: WebSettings, facts: WebFacts, uri: 
     host, stage: 'web', id: STEP.webFile, step: 'config_local.py', target: w.configLocal, changed,
     summary: webSummary(exists, result, uri, modeChanged ? [oldMode!, mode] : undefined, f.state === 'present' && f.target !== f.path ? f.target : undefined),
     ...(warnings.length ? { warnings } : {}),
-    ...(result.changed ? { diff: { path: w.configLocal, before: maskUrisInText(exists ? displayText(f.bytes) : ''), after: maskUrisInText(displayText(after)) } } : {}),
+    ...(result.changed ? { diff: { path: w.configLocal, before: maskConfigSecrets(exists ? displayText(f.bytes) : ''), after: maskConfigSecrets(displayText(after)) } } : {}),
   };
   const write: ConfigWrite | undefined = changed ? {
     path: w.configLocal, expect: exists ? { sha256: f.sha256, target: f.target } : 'absent', bytes: after, mode: mode.toString(8),

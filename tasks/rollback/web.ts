@@ -11,7 +11,7 @@ import { runOp, type RemoteOp } from '../../src/remote/op.ts';
 import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
 import { removeFile } from '../../src/remote/replace-file.ts';
 import type { HostPlan } from '../../src/runner.ts';
-import { maskUrisInText } from '../config-local/uri.ts';
+import { maskConfigSecrets } from '../config-local/mask.ts';
 import type { WebFileRecord } from '../deploy/web.ts';
 import { writeConfigLocal, type ConfigWrite } from '../files/config-local.ts';
 import { displayText } from '../files/text.ts';
@@ -62,7 +62,7 @@ export function planWebRollback(host: string, r: WebFileRecord, facts: WebRollba
       (r.backup ? `; the backup is ${r.backup}` : ''), 'restore it by hand, or run rollback with --force (the edited file is kept beside it)');
   } else if (r.created) {
     plan = {
-      file: { ...base, changed: true, summary: `remove ${r.file}, which the run created${forced}`, ...(cur ? { diff: { path: r.file, before: maskUrisInText(displayText(cur.bytes)), after: '' } } : {}) },
+      file: { ...base, changed: true, summary: `remove ${r.file}, which the run created${forced}`, ...(cur ? { diff: { path: r.file, before: maskConfigSecrets(displayText(cur.bytes)), after: '' } } : {}) },
       ...(cur ? { remove: { sha256: cur.sha256, target: cur.target } } : {}), ...(keepEditedAs ? { keepEditedAs } : {}),
     };
   } else {
@@ -71,7 +71,7 @@ export function planWebRollback(host: string, r: WebFileRecord, facts: WebRollba
       throw new HostError(host, 'config_local.py', `the backup ${r.backup} is ${backup ? 'not the file as it was before the run' : 'missing'}; nothing restored`);
     }
     plan = {
-      file: { ...base, changed: true, summary: `restore ${r.file} from ${r.backup}${forced}`, diff: { path: r.file, before: maskUrisInText(displayText(cur.bytes)), after: maskUrisInText(displayText(backup.bytes)) } },
+      file: { ...base, changed: true, summary: `restore ${r.file} from ${r.backup}${forced}`, diff: { path: r.file, before: maskConfigSecrets(displayText(cur.bytes)), after: maskConfigSecrets(displayText(backup.bytes)) } },
       restore: { path: r.file, expect: { sha256: cur.sha256, target: cur.target }, bytes: backup.bytes, ...(o.webUser ? { webUser: o.webUser } : {}) },
       ...(keepEditedAs ? { keepEditedAs } : {}),
     };

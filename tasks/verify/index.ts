@@ -14,7 +14,8 @@ import { OpError, batch, type Output, type RemoteOp } from '../../src/remote/op.
 import { canRead, type CanRead } from '../../src/remote/probe.ts';
 import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
 import { ConfigParseError, readConfigValue } from '../config-local/edit.ts';
-import { maskUri, maskUrisInText } from '../config-local/uri.ts';
+import { maskUri } from '../config-local/uri.ts';
+import { maskSecretsInText } from '../../src/secrets.ts';
 import { planDatabaseStage } from '../deploy/database.ts';
 import { planHbaStage } from '../deploy/pg-hba.ts';
 import { backendFactsOp, readBackendFacts } from '../facts/backend.ts';
@@ -94,7 +95,7 @@ export function verifyPlan(run: RunContext & { timeoutMs: number }, settings: Jo
       // The parser runs as the login user: it needs nothing but the URI, given on standard input.
       const verdict = await runParser(conn, uri, w.webPython);
       const parserVerdict = classifyParser(verdict, parsed instanceof UriParseError ? 1 : parsed.backends.length);
-      report('uri parses with the web app\'s parser', { ...parserVerdict, message: maskUrisInText(parserVerdict.message) });
+      report('uri parses with the web app\'s parser', { ...parserVerdict, message: maskSecretsInText(parserVerdict.message) });
       if (parsed instanceof UriParseError) throw new HostError(host, URI_NAME, `${parsed.message} (run deploy)`);
       report('uri drift', classifyUriDrift(uri, wanted));
       await probeAll(conn, parsed, verdict, settings.revokeConnect, run.timeoutMs, report);

@@ -23,7 +23,8 @@ export interface LockRequest {
   holder: string;
   /** Seconds to wait for another run's lock; 0: only long enough to tell our own run from another. */
   waitSec: number;
-  /** Shell word for the directory that holds the lock directory; default: the user's home. */
+  /** The user who takes the lock (its home holds it); or, in tests, `home`: that directory. */
+  user?: string;
   home?: string;
 }
 
@@ -39,14 +40,15 @@ export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '').slice(0, 300);
 }
 
-const lockDir = (home = '$(getent passwd "$(id -u)" | cut -d: -f6)') => [
+// The home comes from the password database through the shell's own ~user (no process: every
+// host runs this at the start of every run); the checks are test(1) builtins.
+const lockDir = (home: string) => [
   `h=${home}`,
-  '[ -n "$h" ] && [ -d "$h" ] || { echo "#lock refused no home directory for $(id -un) to keep the run lock in"; exit 0; }',
+  '[ -n "$h" ] && [ -d "$h" ] || { echo "#lock refused no home directory to keep the run lock in"; exit 0; }',
   'd="$h/.pem-settings"',
   '[ ! -L "$d" ] || { echo "#lock refused $d is a symbolic link"; exit 0; }',
   '[ -d "$d" ] || mkdir -m 700 "$d" 2>/dev/null || [ -d "$d" ] || { echo "#lock refused cannot create $d"; exit 0; }',
-  '[ ! -L "$d" ] && [ "$(stat -c %u "$d")" = "$(id -u)" ] || { echo "#lock refused $d is not owned by $(id -un)"; exit 0; }',
-  'chmod 700 "$d" 2>/dev/null',
+  '[ ! -L "$d" ] && [ -O "$d" ] || { echo "#lock refused $d is not owned by the user taking the lock"; exit 0; }',
   'f="$d/lock"',
   '[ ! -L "$f" ] || { echo "#lock refused $f is a symbolic link"; exit 0; }',
   '[ ! -e "$f" ] || [ -f "$f" ] || { echo "#lock refused $f is not a regular file"; exit 0; }',
@@ -60,10 +62,10 @@ export function lockScript(body: string, request: LockRequest): LockScript {
   const holder = printable(`run ${request.runId} ${request.holder}`).replace(/'/g, '');
   const script = [
     'set -u',
-    ...lockDir(request.home),
-    `end=$(( $(date +%s) + ${Math.max(1, request.waitSec)} ))`,
+    ...lockDir(request.home ?? (request.user && /^[a-z_][a-z0-9_.-]*$/i.test(request.user) ? `~${request.user}` : '$HOME')),
     'got=',
     'if flock -n 9; then got=1; else',
+    `  end=$(( $(date +%s) + ${Math.max(1, request.waitSec)} ))`,
     '  while :; do',
     '    who=$(head -c 300 "$f" 2>/dev/null | tr -cd "[:print:]")',
     `    case "$who" in 'run ${request.runId} '*) got=self; break;; esac`,

@@ -53,7 +53,8 @@ function guard(r: ReplaceRequest): string[] {
     return ['t=$p', `if [ -e "$p" ] || [ -L "$p" ]; then echo "$p appeared since it was read; run again" >&2; exit ${E.changedSinceRead}; fi`];
   }
   return [
-    't=$(readlink -f -- "$p") || t=',
+    // Resolved as readFiles resolves it: a link to where it leads, any other path as given.
+    'if [ -L "$p" ]; then t=$(readlink -f -- "$p") || t=; else t=$p; fi',
     ...(r.expect.target === undefined ? [] : [
       `[ "$t" = ${shellQuote(r.expect.target)} ] || { echo "$p no longer leads to the file that was read; run again" >&2; exit ${E.changedSinceRead}; }`,
     ]),

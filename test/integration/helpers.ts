@@ -83,7 +83,7 @@ export const POSTGRES_LOCK = '/var/lib/postgresql/.pem-settings/lock';
 
 /** Takes a host's run lock for `user` as another run would, and holds it until released. */
 export async function holdRunLock(conn: Connection, runId: string, user?: string): Promise<{ release(): Promise<void> }> {
-  const lock = lockScript(':', { runId, holder: 'by a test', waitSec: 0 });
+  const lock = lockScript(':', { runId, holder: 'by a test', waitSec: 0, user: user ?? conn.user });
   const held = await conn.hold(lock.script, lock.heldMarker, user ? { user } : {});
   const state = lock.read(held.stdout).lock.state;
   if (state !== 'held') {

@@ -5,6 +5,7 @@
 import type { Applied, ApplyLog, Change, StepRecord, StepStatus } from './change.ts';
 import { HostError, UnreachableError } from './errors.ts';
 import { forEachLimited } from './pool.ts';
+import { tooManyFailures } from './rollout.ts';
 
 export interface HostPlan {
   changes: Change[];
@@ -26,6 +27,16 @@ export interface Stage {
    * the hosts together must satisfy (exactly one primary). Throwing ends the run there.
    */
   after?(): void;
+  /** A rolling stage: its hosts in batches; a batch with too many failures stops it. */
+  rollout?: Rollout;
+}
+
+export interface Rollout {
+  /** The batches, in order (every host of the stage in exactly one). */
+  batches(hosts: string[]): Promise<string[][]>;
+  maxFailPercentage: number;
+  /** Batches that stop the rollout on any failure (a first host that bootstraps a schema). */
+  mustSucceed?: number[];
 }
 
 export type { StepRecord } from './change.ts';
@@ -51,6 +62,8 @@ export interface HostRecap {
   steps: StepReport[];
   /** The changes as planned (for --diff, run records). */
   changes: Change[];
+  /** Left untouched by a rollout that stopped: to be run again (the retry file lists it). */
+  retry?: boolean;
 }
 
 export type RunEvent =
@@ -101,7 +114,7 @@ export async function runStages(stages: Stage[], options: RunnerOptions): Promis
     }
     emit({ kind: 'stage-start', stage: stage.name, hosts: stage.hosts });
     let stops = false;
-    await forEachLimited(stage.hosts, options.forks, async (host) => {
+    const runOne = async (host: string) => {
       const recap = recapOf(host);
       if (recap.failed > 0 || recap.unreachable) {
         report(host, { stage: stage.name, step: stage.name, status: 'skipped', message: 'not run: this host failed in an earlier stage' });
@@ -113,13 +126,35 @@ export async function runStages(stages: Stage[], options: RunnerOptions): Promis
         if (!ok && !(recap.unreachable && !stage.unreachableStopsRun?.(host))) stops = true;
       }
       emit({ kind: 'host-end', stage: stage.name, host, recap });
-    });
+    };
+    if (stage.rollout) {
+      if (await runRollout(stage, stage.rollout, options, runOne, recapOf, report)) stops = true;
+    } else await forEachLimited(stage.hosts, options.forks, runOne);
     emit({ kind: 'stage-end', stage: stage.name, stopsRun: stops });
     stage.after?.();
     if (stops && !options.keepGoing && index < stages.length - 1) stoppedAfter = stage.name;
     if (options.interrupted?.() && index < stages.length - 1) stoppedAfter ??= stage.name;
   }
   return { hosts, stoppedAfter };
+}
+
+/** A rolling stage, batch by batch; true when it stopped early (the hosts left are marked for retry). */
+async function runRollout(stage: Stage, rollout: Rollout, options: RunnerOptions, runOne: (host: string) => Promise<void>,
+  recapOf: (host: string) => HostRecap, report: (host: string, step: StepReport) => void): Promise<boolean> {
+  const batches = await rollout.batches(stage.hosts);
+  for (const [index, batch] of batches.entries()) {
+    await forEachLimited(batch, options.forks, runOne);
+    const failed = batch.filter((h) => recapOf(h).failed > 0 || recapOf(h).unreachable).length;
+    const must = rollout.mustSucceed?.includes(index) ?? false;
+    if (failed === 0 || (!must && !tooManyFailures(failed, batch.length, rollout.maxFailPercentage))) continue;
+    const why = must ? `the rollout stopped: ${batch.join(', ')} had to succeed first` : `the rollout stopped after batch ${index + 1}: ${failed} of ${batch.length} failed (--max-fail-percentage ${rollout.maxFailPercentage})`;
+    for (const host of batches.slice(index + 1).flat()) {
+      report(host, { stage: stage.name, step: stage.name, status: 'skipped', message: `not run: ${why}` });
+      recapOf(host).retry = true;
+    }
+    return true;
+  }
+  return false;
 }
 
 async function runHost(stage: Stage, host: string, options: RunnerOptions,

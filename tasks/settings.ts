@@ -34,7 +34,16 @@ export interface WebSettings {
   webRestart?: string;
   /** Seconds pem_web_restart may run (pem_web_restart_timeout). */
   webRestartTimeoutSec: number;
+  /** pem_web_health: a command retried after a restart until it succeeds, for pem_web_health_timeout seconds. */
+  webHealth?: string;
+  webHealthTimeoutSec: number;
+  /** pem_web_bootstrap_timeout: seconds to wait for the first web host to create the web app's schema. */
+  webBootstrapTimeoutSec: number;
   webPython?: string;
+  /** pem_db_passfile: the libpq password file the URI points at (the password is then not in the URI). */
+  dbPassfile?: string;
+  /** pem_db_sslrootcert: the CA file on the web host; the URI then asks for verify-full. */
+  dbSslRootCert?: string;
 }
 
 export interface JobSettings {
@@ -211,15 +220,44 @@ function readWebhost(r: Reader, name: string): WebSettings {
   if (webUser !== undefined && !SAFE_USER.test(webUser)) problemAt(r, name, 'pem_web_user', `pem_web_user "${webUser}" is not a valid user name`);
   const webPython = v['pem_web_python'] === undefined ? undefined : String(v['pem_web_python']);
   if (webPython !== undefined && !SAFE_PATH.test(webPython) && !/^python3(\.\d+)?$/.test(webPython)) problemAt(r, name, 'pem_web_python', `pem_web_python must be an absolute path or python3, got "${webPython}"`);
-  const webRestartTimeoutSec = port(v['pem_web_restart_timeout'], 300, name, 'pem_web_restart_timeout', (h, reason) => problemAt(r, h, 'pem_web_restart_timeout', reason), 86400);
   return {
-    name, address: textVar(r, name, 'ansible_host') ?? textVar(r, name, 'ansible_ssh_host') ?? name, configLocal, webRestartTimeoutSec,
+    name, ...readRollout(r, name), ...readDbFiles(r, name),
+    address: textVar(r, name, 'ansible_host') ?? textVar(r, name, 'ansible_ssh_host') ?? name, configLocal,
     ...(configOwner ? { configOwner } : {}),
     ...(webUser ? { webUser } : {}),
     // The restart command is the operator's own shell command: run as given, never parsed.
     ...(v['pem_web_restart'] !== undefined && v['pem_web_restart'] !== '' ? { webRestart: String(v['pem_web_restart']) } : {}),
     ...(webPython ? { webPython } : {}),
   };
+}
+
+/** How the web app is restarted and checked (SPEC 4 stage 4, the rollout). */
+function readRollout(r: Reader, name: string): Pick<WebSettings, 'webRestartTimeoutSec' | 'webHealth' | 'webHealthTimeoutSec' | 'webBootstrapTimeoutSec'> {
+  const v = r.resolved.get(name)!.vars;
+  const seconds = (variable: string, fallback: number) => port(v[variable], fallback, name, variable, (h, reason) => problemAt(r, h, variable, reason), 86400);
+  const health = textVar(r, name, 'pem_web_health');
+  return {
+    webRestartTimeoutSec: seconds('pem_web_restart_timeout', 300),
+    // The health command is the operator's own shell command, like pem_web_restart: run as given.
+    ...(health ? { webHealth: health } : {}),
+    webHealthTimeoutSec: seconds('pem_web_health_timeout', 120),
+    webBootstrapTimeoutSec: seconds('pem_web_bootstrap_timeout', 300),
+  };
+}
+
+/** Files on the web host the URI names: a libpq password file, a CA file. */
+function readDbFiles(r: Reader, name: string): Pick<WebSettings, 'dbPassfile' | 'dbSslRootCert'> {
+  const out: Pick<WebSettings, 'dbPassfile' | 'dbSslRootCert'> = {};
+  for (const [key, variable] of [['dbPassfile', 'pem_db_passfile'], ['dbSslRootCert', 'pem_db_sslrootcert']] as const) {
+    const value = textVar(r, name, variable);
+    if (value === undefined) continue;
+    if (!SAFE_PATH.test(value)) problemAt(r, name, variable, `${variable} must be an absolute path of plain characters, got "${value}"`);
+    out[key] = value;
+  }
+  if (out.dbPassfile && textVar(r, name, 'pem_web_user') === undefined) {
+    problemAt(r, name, 'pem_db_passfile', 'pem_db_passfile needs pem_web_user: libpq reads the file only when it belongs to the web app\'s user and nobody else can read it');
+  }
+  return out;
 }
 
 /**

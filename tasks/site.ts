@@ -2,16 +2,42 @@
 // catalog target on the primary. The URI lists every backend of the inventory whatever the
 // limit (SPEC 2): a limit narrows the hosts touched, never the desired state.
 
-import { settingsUri, type SettingsUri } from './config-local/uri.ts';
+import { settingsUri, type SettingsUri, type UriSecurity } from './config-local/uri.ts';
 import type { DbTarget } from './database/facts.ts';
-import type { JobSettings } from './settings.ts';
+import type { JobSettings, WebSettings } from './settings.ts';
 
-export function desiredUri(settings: JobSettings, password: string): SettingsUri {
-  return settingsUri({
+/** libpq learnt channel binding in version 13 (PQlibVersion 130000). */
+const CHANNEL_BINDING_SINCE = 130000;
+
+/**
+ * The URI a web host gets. Without a web host: the site's form alone (what checks the inventory
+ * before anything connects). With one: what its connection must demand (TLS, channel binding
+ * where its libpq has it) and, with pem_db_passfile, no password.
+ */
+export function desiredUri(settings: JobSettings, password: string, web?: { w: WebSettings; libpq?: number }): SettingsUri {
+  const uri = settingsUri({
     user: settings.user, password, database: settings.db,
     backends: settings.backends.map((b) => ({ host: b.dbAddress, port: b.pgPort })),
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    ...(web ? { security: securityOf(web.w, web.libpq) } : {}),
   });
+  if (web?.libpq !== undefined && web.libpq < CHANNEL_BINDING_SINCE) {
+    uri.notes.push(`the web app's libpq is ${libpqText(web.libpq)}, older than 13: channel_binding=require is left out, so the URI demands TLS but cannot bind the password exchange to it`);
+  }
+  return uri;
+}
+
+function securityOf(w: WebSettings, libpq?: number): UriSecurity {
+  return {
+    channelBinding: libpq === undefined || libpq >= CHANNEL_BINDING_SINCE,
+    ...(w.dbSslRootCert ? { sslrootcert: w.dbSslRootCert } : {}),
+    ...(w.dbPassfile ? { passfile: w.dbPassfile } : {}),
+  };
+}
+
+/** 150004 as 15.4, 110022 as 11.22 (PQlibVersion's encoding). */
+export function libpqText(version: number): string {
+  return `${Math.floor(version / 10000)}.${version % 10000}`;
 }
 
 export function dbTarget(settings: JobSettings): DbTarget {

@@ -14,6 +14,8 @@ export const STEP = {
   webFile: 'web/config_local',
   webPassfile: 'web/passfile',
   webRestart: 'web/restart',
+  webHealth: 'web/health',
+  webSchema: 'web/schema',
 } as const;
 
 /** Labels that records written before step ids existed used instead of the ids. */

@@ -127,7 +127,7 @@ function keepRecord(opts: CommonOptions, prepared: Prepared, exec: ExecuteOption
 
 /** `<inventory>.retry` beside the inventory, listing the hosts that failed; usable as --limit @file. */
 function writeRetryFile(inventory: string, hosts: Map<string, HostRecap>): string | undefined {
-  const failed = [...hosts].filter(([, r]) => r.failed > 0 || r.unreachable).map(([h]) => h);
+  const failed = [...hosts].filter(([, r]) => r.failed > 0 || r.unreachable || r.retry).map(([h]) => h);
   if (failed.length === 0) return undefined;
   const file = resolve(dirname(inventory), `${inventory.replace(/^.*\//, '').replace(/\.[^.]*$/, '')}.retry`);
   writeFileSync(file, failed.join('\n') + '\n');

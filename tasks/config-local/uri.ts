@@ -20,6 +20,36 @@ export interface UriInput {
   backends: HostPort[];
   /** `pem_db_endpoint`: one address (a load balancer) that replaces the backend list. */
   endpoint?: HostPort;
+  /** What the connection demands; without it, nothing is asked (the form the unit tests compare). */
+  security?: UriSecurity;
+}
+
+/**
+ * TLS that cannot be downgraded (SPEC 4): libpq's default sslmode=prefer would fall back to
+ * plain text for a server that says it has no TLS, and answer its request for a clear-text
+ * password. channel_binding needs libpq 13 or later.
+ */
+export interface UriSecurity {
+  /** `pem_db_sslrootcert`: verify-full against this CA file; else require. */
+  sslrootcert?: string;
+  channelBinding: boolean;
+  /** `pem_db_passfile`: the password lives in this libpq password file, not in the URI. */
+  passfile?: string;
+}
+
+/** The query parameters that make the connection safe, in the order they are written. */
+export function securityParams(sec: UriSecurity): string[] {
+  return [
+    sec.sslrootcert ? 'sslmode=verify-full' : 'sslmode=require',
+    ...(sec.sslrootcert ? [`sslrootcert=${percentEncodePath(sec.sslrootcert)}`] : []),
+    ...(sec.channelBinding ? ['channel_binding=require'] : []),
+    ...(sec.passfile ? [`passfile=${percentEncodePath(sec.passfile)}`] : []),
+  ];
+}
+
+/** A path in a query value: `/` stays, everything else outside RFC 3986's unreserved set is encoded. */
+function percentEncodePath(path: string): string {
+  return path.split('/').map((p) => percentEncode(p, 'path')).join('/');
 }
 
 export type UriForm = 'single' | 'multi-same-port' | 'multi-host-query';
@@ -34,21 +64,24 @@ export interface SettingsUri {
 /** The URI for the settings database, in the simplest form that reaches the primary. */
 export function settingsUri(input: UriInput): SettingsUri {
   if (input.user === '') throw new UsageError('the settings role name is empty');
-  if (input.password === '') {
+  if (input.password === '' && !input.security?.passfile) {
     throw new UsageError('the settings role password is empty (set PEM_SETTINGS_PASSWORD in the environment or the .env file beside the inventory)');
   }
   // SQLAlchemy does not percent-decode the database part of the URI, so it must need no encoding.
   if (!/^[A-Za-z0-9_$.~-]+$/.test(input.database)) {
     throw new UsageError(`database name "${input.database}" cannot be written into CONFIG_DATABASE_URI: use letters, digits, _ and $ only`);
   }
-  const userinfo = `${percentEncode(input.user, 'role name')}:${percentEncode(input.password, 'password')}`;
+  // With a password file, the URI names the role only: the password is in neither the file nor the About dialog.
+  const userinfo = input.security?.passfile ? percentEncode(input.user, 'role name') : `${percentEncode(input.user, 'role name')}:${percentEncode(input.password, 'password')}`;
+  const extra = input.security ? securityParams(input.security) : [];
+  const query = (params: string[]) => (params.length ? `?${params.join('&')}` : '');
   const scheme = 'postgresql://';
   const db = input.database;
 
   if (input.endpoint !== undefined) {
     const { host, port } = checked(input.endpoint, 'pem_db_endpoint');
     return {
-      uri: `${scheme}${userinfo}@${host}:${port}/${db}`,
+      uri: `${scheme}${userinfo}@${host}:${port}/${db}${query(extra)}`,
       form: 'single',
       notes: [`pem_db_endpoint ${host}:${port} is used instead of the ${input.backends.length} backend address(es); it must lead to the primary`],
     };
@@ -58,7 +91,7 @@ export function settingsUri(input: UriInput): SettingsUri {
   const backends = input.backends.map((b) => checked(b, 'pem_db_address'));
   if (backends.length === 1) {
     const only = backends[0]!;
-    return { uri: `${scheme}${userinfo}@${only.host}:${only.port}/${db}`, form: 'single', notes: [] };
+    return { uri: `${scheme}${userinfo}@${only.host}:${only.port}/${db}${query(extra)}`, form: 'single', notes: [] };
   }
 
   const seen = new Set<string>();
@@ -76,11 +109,11 @@ export function settingsUri(input: UriInput): SettingsUri {
   const tsa = 'target_session_attrs=read-write';
   const port = backends[0]!.port;
   if (backends.every((b) => b.port === port)) {
-    return { uri: `${scheme}${userinfo}@${backends.map((b) => b.host).join(',')}:${port}/${db}?${tsa}`, form: 'multi-same-port', notes: [] };
+    return { uri: `${scheme}${userinfo}@${backends.map((b) => b.host).join(',')}:${port}/${db}${query([tsa, ...extra])}`, form: 'multi-same-port', notes: [] };
   }
   const hosts = backends.map((b) => `host=${b.host}:${b.port}`).join('&');
   return {
-    uri: `${scheme}${userinfo}@/${db}?${hosts}&${tsa}`,
+    uri: `${scheme}${userinfo}@/${db}${query([hosts, tsa, ...extra])}`,
     form: 'multi-host-query',
     notes: [
       'backends listen on different ports, so the URI uses SQLAlchemy\'s multi-host form (?host=H:P&host=H:P): the web app reads it, but libpq tools (psql, pg_dump) cannot parse this URI',

@@ -88,6 +88,8 @@ export interface DefaultAclFact {
 
 export interface SettingsDbFacts {
   database: string;
+  /** Tables in the database (the web app's schema, once a web app has started on it). */
+  tables: number;
   /** null when the database has no `public` schema. */
   publicSchema: { owner: string; acl: AclItem[] | null } | null;
   /** pg_default_acl rows whose role is the settings user. */
@@ -179,6 +181,8 @@ ${session}
 SELECT json_build_object(
   'kind', 'settings_db',
   'database', current_database(),
+  'tables', (SELECT count(*) FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relnamespace <> 'pg_catalog'::regnamespace
+    AND c.relnamespace <> 'information_schema'::regnamespace),
   'public_schema', (SELECT json_build_object('owner', pg_get_userbyid(n.nspowner), 'acl', ${aclJson('n.nspacl')})
     FROM pg_namespace n WHERE n.nspname = 'public'),
   'default_acls', (SELECT coalesce(json_agg(json_build_object(
@@ -270,6 +274,7 @@ function parseSettingsDb(o: Json): SettingsDbFacts {
   const schema = o.public_schema == null ? null : obj(o.public_schema, 'public_schema');
   return {
     database: str(o.database, 'database'),
+    tables: typeof o.tables === 'number' ? o.tables : 0,
     publicSchema: schema && { owner: str(schema.owner, 'public_schema.owner'), acl: parseAcl(schema.acl, 'public_schema.acl') },
     defaultAcls: arr(o.default_acls, 'default_acls').map((item, i) => {
       const a = obj(item, `default_acls[${i}]`);

@@ -2,6 +2,7 @@
 // reads for the later ones.
 
 import type { RunContext } from '../../src/job.ts';
+import type { Serial } from '../../src/rollout.ts';
 import type { SettingsUri } from '../config-local/uri.ts';
 import type { DbTarget } from '../database/facts.ts';
 import type { BackendFacts } from '../facts/backend.ts';
@@ -21,4 +22,7 @@ export interface DeployContext {
   selectedWeb: string[];
   backendFacts: Map<string, BackendFacts>;
   webFacts: Map<string, WebFacts>;
+  /** --serial and --max-fail-percentage for the web hosts' rollout. */
+  serial?: Serial;
+  maxFailPercentage: number;
 }

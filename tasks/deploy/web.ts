@@ -4,10 +4,13 @@
 // files/config-local.ts, restarting restart.ts.
 
 import ipaddr from 'ipaddr.js';
-import type { Change } from '../../src/change.ts';
+import type { ApplyLog, Change } from '../../src/change.ts';
 import { HostError } from '../../src/errors.ts';
 import { ownerOf } from '../../src/remote/read-files.ts';
-import type { HostPlan, Stage } from '../../src/runner.ts';
+import type { HostPlan, Rollout, Stage } from '../../src/runner.ts';
+import { batchesOf } from '../../src/rollout.ts';
+import { primaryOf } from '../facts/backend.ts';
+import { schemaAbsent, waitForSchema } from './bootstrap.ts';
 import { lastRunOfStep, type RunRecord } from '../../src/records.ts';
 import { ConfigParseError, pythonStringLiteral, setConfigValue } from '../config-local/edit.ts';
 import { maskConfigSecrets } from '../config-local/mask.ts';
@@ -16,9 +19,10 @@ import type { WebFacts } from '../facts/web.ts';
 import { backupSuffix } from '../files/backup.ts';
 import { readerWarning, writeConfigLocal, type ConfigWrite } from '../files/config-local.ts';
 import { bytesAsText, displayText, insertable, textAsBytes } from '../files/text.ts';
-import { restartWebApp } from '../restart.ts';
+import { restartWebApp, waitHealthy } from '../restart.ts';
 import type { WebSettings } from '../settings.ts';
 import { STEP, stepIdOf } from '../steps.ts';
+import { desiredUri } from '../site.ts';
 import type { DeployContext } from './context.ts';
 import { sha256 } from '../../src/remote/read-files.ts';
 
@@ -131,36 +135,110 @@ function outsideSubnets(w: WebSettings, subnets: string[]): string[] {
 }
 
 export function webStage(d: DeployContext): Stage {
-  const subnets = [...new Set(d.settings.backends.flatMap((b) => b.webSubnets))];
+  const plans = webPlans(d);
+  let bootstrap: string | undefined;
+  const rollout: Rollout = {
+    maxFailPercentage: d.maxFailPercentage,
+    async batches(hosts) {
+      bootstrap = bootstrapHost(d, hosts, plans);
+      rollout.mustSucceed = bootstrap ? [0] : [];
+      const rest = hosts.filter((h) => h !== bootstrap);
+      return [...(bootstrap ? [[bootstrap]] : []), ...batchesOf(rest, d.serial)];
+    },
+  };
   return {
     name: 'web',
     get hosts() {
       return d.selectedWeb.filter((h) => d.webFacts.has(h));
     },
+    rollout,
     async plan(host): Promise<HostPlan> {
       const w = d.webs.get(host)!;
-      const plan = planWebHost(host, w, d.webFacts.get(host)!, d.uri, subnets, pendingRestart(d.run.records, host));
+      const plan = withRollout(d, host, plans(host), host === bootstrap);
       return {
-        changes: [plan.file, ...(plan.restart ? [plan.restart] : [])],
-        async apply(changed, log) {
-          const conn = await d.run.connections.get(host);
-          const user = d.run.login(host).becomeUser;
-          if (plan.write) {
-            const r = await writeConfigLocal(conn, plan.write, { ...(user ? { user } : {}), step: plan.file.step, backupSuffix: backupSuffix(d.run.runId) });
-            const record: WebFileRecord = {
-              file: w.configLocal, target: r.target, created: plan.write.expect === 'absent', backup: r.backup ?? null,
-              sha256Before: plan.write.expect === 'absent' ? null : plan.write.expect.sha256, sha256After: sha256(plan.write.bytes),
-              owner: plan.write.owner ?? '', mode: plan.write.mode ?? '',
-            };
-            const warning = readerWarning(r);
-            log.done(plan.file.id, { record, ...(warning ? { warnings: [warning] } : {}) });
-          }
-          if (plan.restart && w.webRestart && changed.includes(plan.restart)) {
-            await restartWebApp(conn, w.webRestart, { ...(user ? { user } : {}), timeoutSec: w.webRestartTimeoutSec, step: plan.restart.step, fileState: 'config_local.py was updated' });
-            log.done(plan.restart.id, { record: { exitCode: 0 } });
-          }
-        },
+        changes: [plan.file, ...(plan.restart ? [plan.restart] : []), ...(plan.health ? [plan.health] : []), ...(plan.schema ? [plan.schema] : [])],
+        apply: (changed, log) => applyWebHost(d, host, w, plan, changed, log),
       };
     },
   };
+}
+
+/** Each web host's plan, made once: the rollout reads them to choose its first host. */
+function webPlans(d: DeployContext): (host: string) => WebHostPlan {
+  const subnets = [...new Set(d.settings.backends.flatMap((b) => b.webSubnets))];
+  const made = new Map<string, WebHostPlan>();
+  return (host) => {
+    let plan = made.get(host);
+    if (!plan) {
+      const w = d.webs.get(host)!;
+      const facts = d.webFacts.get(host)!;
+      const uri = desiredUri(d.settings, d.secrets.password, { w, ...(facts.libpq !== undefined ? { libpq: facts.libpq } : {}) });
+      plan = planWebHost(host, w, facts, uri, subnets, pendingRestart(d.run.records, host));
+      made.set(host, plan);
+    }
+    return plan;
+  };
+}
+
+/** The first web host that will restart, when the web app has no schema yet; else none. */
+function bootstrapHost(d: DeployContext, hosts: string[], plans: (host: string) => WebHostPlan): string | undefined {
+  if (schemaAbsent(d) !== true) return undefined;
+  return hosts.find((h) => {
+    try {
+      return plans(h).restart?.changed === true;
+    } catch {
+      return false; // a host whose plan fails is reported by its own step
+    }
+  });
+}
+
+interface RolloutPlan extends WebHostPlan {
+  health?: Change;
+  schema?: Change;
+}
+
+/** The health check after a restart, the wait for the schema on the first host, and what to tell the operator. */
+function withRollout(d: DeployContext, host: string, plan: WebHostPlan, bootstrap: boolean): RolloutPlan {
+  const w = d.webs.get(host)!;
+  const out: RolloutPlan = { ...plan };
+  if (plan.restart && w.webHealth) {
+    out.health = { host, stage: 'web', id: STEP.webHealth, step: 'health check', target: w.webHealth, changed: plan.restart.changed,
+      summary: plan.restart.changed ? `run pem_web_health until it succeeds (up to ${w.webHealthTimeoutSec} s): ${w.webHealth}` : 'no restart: no health check' };
+  }
+  if (bootstrap) {
+    out.schema = { host, stage: 'web', id: STEP.webSchema, step: 'web app schema', target: d.settings.db, changed: true,
+      summary: `this host restarts alone first: ${d.settings.db} has no tables yet, and the web app creates them at start without a lock; the other web hosts follow once its schema is there (up to ${w.webBootstrapTimeoutSec} s)` };
+  } else if (!plan.restart && plan.file.changed && schemaAbsent(d) === true && d.selectedWeb.find((h) => d.webFacts.has(h)) === host) {
+    out.file = { ...plan.file, warnings: [...(plan.file.warnings ?? []), `${d.settings.db} has no tables yet: start the web app on this host first, and the others once it is up (the web app creates its schema at start without a lock)`] };
+  }
+  return out;
+}
+
+async function applyWebHost(d: DeployContext, host: string, w: WebSettings, plan: RolloutPlan, changed: Change[], log: ApplyLog): Promise<void> {
+  const conn = await d.run.connections.get(host);
+  const user = d.run.login(host).becomeUser;
+  const as = user ? { user } : {};
+  if (plan.write) {
+    const r = await writeConfigLocal(conn, plan.write, { ...as, step: plan.file.step, backupSuffix: backupSuffix(d.run.runId) });
+    const record: WebFileRecord = {
+      file: w.configLocal, target: r.target, created: plan.write.expect === 'absent', backup: r.backup ?? null,
+      sha256Before: plan.write.expect === 'absent' ? null : plan.write.expect.sha256, sha256After: sha256(plan.write.bytes),
+      owner: plan.write.owner ?? '', mode: plan.write.mode ?? '',
+    };
+    const warning = readerWarning(r);
+    log.done(plan.file.id, { record, ...(warning ? { warnings: [warning] } : {}) });
+  }
+  if (!plan.restart || !w.webRestart || !changed.includes(plan.restart)) return;
+  await restartWebApp(conn, w.webRestart, { ...as, timeoutSec: w.webRestartTimeoutSec, step: plan.restart.step, fileState: 'config_local.py was updated' });
+  log.done(plan.restart.id, { record: { exitCode: 0 } });
+  if (plan.health && w.webHealth) {
+    const attempts = await waitHealthy(conn, w.webHealth, { ...as, timeoutSec: w.webHealthTimeoutSec, step: plan.health.step });
+    log.done(plan.health.id, { summary: `pem_web_health succeeded${attempts > 1 ? ` after ${attempts} attempts` : ''}` });
+  }
+  if (plan.schema) {
+    const primary = primaryOf(d.backendFacts).primary!;
+    const count = await waitForSchema(await d.run.connections.get(primary), d.backends.get(primary)!, d.settings.db, d.settings.user,
+      w.webBootstrapTimeoutSec, { host, step: plan.schema.step });
+    log.done(plan.schema.id, { summary: `the web app created its schema (${count} tables) before any other web host restarted` });
+  }
 }

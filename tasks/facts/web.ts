@@ -6,12 +6,33 @@ import { HostError } from '../../src/errors.ts';
 import { OpError, batch, type Output, type RemoteOp } from '../../src/remote/op.ts';
 import { whichCommands } from '../../src/remote/probe.ts';
 import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
+import { shellQuote } from '../../src/remote/shell.ts';
 import type { WebSettings } from '../settings.ts';
 
 export interface WebFacts {
   file: FileFact;
   configPy: FileFact;
   python3: boolean;
+  /** The web app's libpq (PQlibVersion), asked of pem_web_python; undefined when not known. */
+  libpq?: number;
+  /** pem_db_passfile as it is now. */
+  passfile?: FileFact;
+}
+
+const LIBPQ_VERSION = `import sys
+try:
+    import psycopg
+    print(psycopg.pq.version())
+except Exception:
+    import psycopg2
+    print(psycopg2.extensions.libpq_version())`;
+
+/** The libpq version the web app's Python links, or undefined when it cannot tell. */
+export function libpqVersionOp(python: string): RemoteOp<number | undefined> {
+  return {
+    script: `py=${shellQuote(python)}; command -v "$py" >/dev/null 2>&1 || exit 0\n"$py" -c ${shellQuote(LIBPQ_VERSION)} 2>/dev/null || exit 0`,
+    read: (out) => (/^\d{5,6}$/.test(out.stdout.trim()) ? Number(out.stdout.trim()) : undefined),
+  };
 }
 
 export function configPyPath(configLocal: string): string {
@@ -19,17 +40,21 @@ export function configPyPath(configLocal: string): string {
 }
 
 export function webFactsOp(w: WebSettings): RemoteOp<WebFacts> {
-  const op = batch(readFiles([{ path: w.configLocal }, { path: configPyPath(w.configLocal), content: false }]), whichCommands(['python3']));
+  const files = [{ path: w.configLocal }, { path: configPyPath(w.configLocal), content: false }, ...(w.dbPassfile ? [{ path: w.dbPassfile }] : [])];
+  // pem_web_python costs a Python start: asked only when the operator named it.
+  const op = batch(readFiles(files), whichCommands(['python3']), w.webPython ? libpqVersionOp(w.webPython) : NO_VERSION);
   return {
     script: op.script,
     read(out) {
-      const [[file, configPy], programs] = op.read(out);
+      const [[file, configPy, passfile], programs, libpq] = op.read(out);
       if (file!.state === 'special') throw new OpError(`${w.configLocal} is not a regular file`, undefined, 'check pem_config_local');
       if (file!.state === 'unreadable') throw new OpError(`${w.configLocal} is not readable by the SSH user`, undefined, 'set ansible_become so the file is read as root');
-      return { file: file!, configPy: configPy!, python3: programs['python3'] !== undefined };
+      return { file: file!, configPy: configPy!, python3: programs['python3'] !== undefined, ...(libpq !== undefined ? { libpq } : {}), ...(passfile ? { passfile } : {}) };
     },
   };
 }
+
+const NO_VERSION: RemoteOp<number | undefined> = { script: ':', read: () => undefined };
 
 /** The facts from an opened session's output, or the host's failure in the operator's words. */
 export function readWebFacts(host: string, w: WebSettings, out: Output): WebFacts {

@@ -108,3 +108,21 @@ export function describeFailure(f: SessionFailure, user: string, database: strin
       return f.message;
   }
 }
+
+/**
+ * What the URI's connection parameters protect against (SPEC 4, 5): libpq's default
+ * sslmode=prefer falls back to plain text when a server says it has no TLS, and then answers a
+ * request for a clear-text password; channel binding ties SCRAM to the TLS channel, so even a
+ * server with a certificate of its own cannot relay the exchange.
+ */
+export function classifyTransport(options: [string, string][]): Verdict {
+  const get = (k: string) => options.filter(([key]) => key === k).at(-1)?.[1];
+  const sslmode = get('sslmode') ?? 'prefer';
+  const binding = get('channel_binding') ?? 'prefer';
+  if (!['require', 'verify-ca', 'verify-full'].includes(sslmode)) {
+    return failed(`sslmode=${sslmode}: the web app would send its password in clear to anything that answers on a backend's address without TLS (run deploy: it writes sslmode=require)`);
+  }
+  const tls = sslmode === 'verify-full' ? 'TLS with the server\'s certificate and name verified (sslmode=verify-full)' : `TLS or no connection at all (sslmode=${sslmode})`;
+  if (binding === 'require') return ok(`${tls}; SCRAM bound to that TLS channel (channel_binding=require): no password exchange with a server that does not hold the role's verifier`);
+  return ok(`${tls}; no channel binding (channel_binding=${binding})`, ['channel_binding=require is not set: a server in the middle with a certificate of its own could relay the password exchange']);
+}

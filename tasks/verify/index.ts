@@ -19,11 +19,12 @@ import { maskSecretsInText } from '../../src/secrets.ts';
 import { planDatabaseStage } from '../deploy/database.ts';
 import { planHbaStage } from '../deploy/pg-hba.ts';
 import { backendFactsOp, readBackendFacts } from '../facts/backend.ts';
+import { libpqVersionOp } from '../facts/web.ts';
 import { bytesAsText } from '../files/text.ts';
 import { dbTarget, desiredUri, opening } from '../site.ts';
 import type { JobSettings, Secrets, WebSettings } from '../settings.ts';
 import {
-  backendStepName, classifyBackend, classifyForbidden, classifyParser, classifyPrimary, classifyUriDrift, type Verdict,
+  backendStepName, classifyBackend, classifyTransport, classifyForbidden, classifyParser, classifyPrimary, classifyUriDrift, type Verdict,
 } from './classify.ts';
 import { parseParserOutput, parserScript, type ParserVerdict } from './parser.ts';
 import { probeBackend, probeForbidden, type BackendProbe, type ForbiddenProbe } from './probe.ts';
@@ -37,13 +38,21 @@ const failed = (message: string): Verdict => ({ status: 'failed', message });
 interface WebRead {
   file: FileFact;
   reader?: CanRead;
+  libpq?: number;
 }
 
+const NOTHING: RemoteOp<undefined> = { script: ':', read: () => undefined };
+
 function webReadOp(w: WebSettings): RemoteOp<WebRead> {
-  const files = readFiles([{ path: w.configLocal }]);
-  if (!w.webUser) return { script: files.script, read: (out) => ({ file: files.read(out)[0]! }) };
-  const op = batch(files, canRead(w.webUser, w.configLocal));
-  return { script: op.script, read: (out) => { const [[file], reader] = op.read(out); return { file: file!, reader }; } };
+  const op = batch(readFiles([{ path: w.configLocal }]), w.webUser ? canRead(w.webUser, w.configLocal) : NOTHING,
+    w.webPython ? libpqVersionOp(w.webPython) : NOTHING);
+  return {
+    script: op.script,
+    read(out) {
+      const [[file], reader, libpq] = op.read(out);
+      return { file: file!, ...(reader ? { reader } : {}), ...(libpq !== undefined ? { libpq } : {}) };
+    },
+  };
 }
 
 function parserOp(uri: string, webPython?: string): RemoteOp<ParserVerdict> {
@@ -54,7 +63,6 @@ export function verifyPlan(run: RunContext & { timeoutMs: number }, settings: Jo
   const backends = new Map(settings.backends.map((b) => [b.name, b]));
   const webs = new Map(settings.webhosts.map((w) => [w.name, w]));
   const target = dbTarget(settings);
-  const wanted = desiredUri(settings, secrets.password).uri;
   const backendHosts = run.selected.filter((h) => backends.has(h));
   const webHosts = run.selected.filter((h) => webs.has(h));
   const openings: Opening[] = [
@@ -91,13 +99,15 @@ export function verifyPlan(run: RunContext & { timeoutMs: number }, settings: Jo
     async check(host, report) {
       const w = webs.get(host)!;
       const { conn, out } = await run.connections.opened(opening.web(host));
-      const { uri, parsed } = uriFromRead(host, w, out, run.login(host).becomeUser, report, run.mask);
+      const { uri, parsed, libpq } = uriFromRead(host, w, out, run.login(host).becomeUser, report, run.mask);
+      const wanted = desiredUri(settings, secrets.password, { w, ...(libpq !== undefined ? { libpq } : {}) }).uri;
       // The parser runs as the login user: it needs nothing but the URI, given on standard input.
       const verdict = await runParser(conn, uri, w.webPython);
       const parserVerdict = classifyParser(verdict, parsed instanceof UriParseError ? 1 : parsed.backends.length);
       report('uri parses with the web app\'s parser', { ...parserVerdict, message: maskSecretsInText(parserVerdict.message) });
       if (parsed instanceof UriParseError) throw new HostError(host, URI_NAME, `${parsed.message} (run deploy)`);
       report('uri drift', classifyUriDrift(uri, wanted));
+      report('what the URI protects against', classifyTransport(parsed.options));
       await probeAll(conn, parsed, verdict, settings.revokeConnect, run.timeoutMs, report);
     },
   };
@@ -139,7 +149,7 @@ async function probeAll(conn: Connection, parsed: ParsedUri, verdict: ParserVerd
 
 /** The URI from config_local.py as the web app reads it (as root through become: the file is 0640). */
 function uriFromRead(host: string, w: WebSettings, out: Output, becomeUser: string | undefined, report: Report,
-  mask: (secret: string) => void): { uri: string; parsed: ParsedUri | UriParseError } {
+  mask: (secret: string) => void): { uri: string; parsed: ParsedUri | UriParseError; libpq?: number } {
   let read: WebRead;
   try {
     read = webReadOp(w).read(out);
@@ -172,7 +182,7 @@ function uriFromRead(host: string, w: WebSettings, out: Output, becomeUser: stri
   }
   report('config_local.py', ok(`${URI_NAME} = ${maskUri(uri)}`));
   if (w.webUser) report(`${w.webUser} can read config_local.py`, readerVerdict(w, read.reader));
-  return { uri, parsed };
+  return { uri, parsed, ...(read.libpq !== undefined ? { libpq: read.libpq } : {}) };
 }
 
 function readerVerdict(w: WebSettings, reader: CanRead | undefined): Verdict {

@@ -53,7 +53,7 @@ test.serial('deploy writes a URI the web app accepts, reaching the primary over 
 test.serial('every other byte of each file is kept: appended line, CRLF, commented-out line, new file 0640', async (t) => {
   const expectedLine = (eol: string) => {
     const uri = `postgresql://pem_user_settings:${encodeURIComponent(NASTY_PASSWORD).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())}` +
-      `@${lab.host('pg-standby').address},${lab.host('pg-primary').address}:5432/pem_user_settings?target_session_attrs=read-write`;
+      `@${lab.host('pg-standby').address},${lab.host('pg-primary').address}:5432/pem_user_settings?target_session_attrs=read-write&sslmode=require&channel_binding=require`;
     return `CONFIG_DATABASE_URI = "${uri}"${eol}`;
   };
   const web2 = (await hostFile(lab, 'web-2', FILE)).toString();
@@ -90,7 +90,7 @@ test.serial('an active sqlite URI is replaced in place; a limited run still list
   t.notRegex(r.stdout, /^(pg-primary|web-1|web-3) /m, 'only web-2 was touched');
   const after = (await hostFile(lab, 'web-2', FILE)).toString().split('\n');
   t.is(after[0], '# PEM');
-  t.regex(after[2]!, new RegExp(`^CONFIG_DATABASE_URI = "postgresql://.*@${lab.host('pg-standby').address},${lab.host('pg-primary').address}:5432/pem_user_settings\\?target_session_attrs=read-write"  # local$`));
+  t.regex(after[2]!, new RegExp(`^CONFIG_DATABASE_URI = "postgresql://.*@${lab.host('pg-standby').address},${lab.host('pg-primary').address}:5432/pem_user_settings\\?target_session_attrs=read-write&sslmode=require&channel_binding=require"  # local$`));
   t.is(after[3], 'LOG_LEVEL = 10');
 });
 

@@ -26,7 +26,7 @@ test.serial('with only pg_os_user=enterprisedb and pg_port=5444, deploy finds th
   t.regex(r.stdout, /pg-primary: server: ok - 15\.\d+ primary, .*psql \/usr\/edb\/as15\/bin\/psql/);
   t.regex(r.stdout, /pg-standby: server: ok - 15\.\d+ standby, .*psql \/usr\/edb\/as15\/bin\/psql/);
   t.regex(recapLine(r.stdout, 'pg-primary'), /changed=[1-9]/);
-  t.regex((await hostFile(lab, 'web-2', FILE)).toString(), /@10\.231\.13\.10,10\.231\.13\.11:5444\/pem_user_settings\?target_session_attrs=read-write"/);
+  t.regex((await hostFile(lab, 'web-2', FILE)).toString(), /@10\.231\.13\.10,10\.231\.13\.11:5444\/pem_user_settings\?target_session_attrs=read-write&sslmode=require&channel_binding=require"/);
   const c = await lab.exec('web-2', ['/usr/bin/python3', CONSUMER, FILE]);
   t.is(c.code, 0, c.stderr);
   t.regex(c.stdout, /^ok 10\.231\.13\.10 ssl /);

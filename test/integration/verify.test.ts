@@ -34,6 +34,7 @@ test.before(async () => {
   desired = settingsUri({
     user: 'pem_user_settings', password: NASTY_PASSWORD, database: 'pem_user_settings',
     backends: [lab.host('pg-primary'), lab.host('pg-standby')].map((h) => ({ host: h.address, port: 5432 })),
+    security: { channelBinding: true },
   }).uri;
 
   const r = await cli(['deploy', '-i', inventory], env);

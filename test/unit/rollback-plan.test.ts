@@ -57,7 +57,7 @@ const facts = (over: Partial<DbFacts> = {}): DbFacts => ({
     { name: 'postgres', owner: 'postgres', allowConnections: true, isTemplate: false, acl: [{ grantee: 'postgres', isPublic: false, grantor: 'postgres', privilege: 'CONNECT', grantable: false }], onlyPublicConnect: [] },
     { name: 'pem_user_settings', owner: 'postgres', allowConnections: true, isTemplate: false, acl: [], onlyPublicConnect: [] },
   ],
-  settingsDb: { database: 'pem_user_settings', publicSchema: null, defaultAcls: [
+  settingsDb: { database: 'pem_user_settings', tables: 0, publicSchema: null, defaultAcls: [
     { objectType: 'tables', schema: null, acl: ['SELECT', 'INSERT'].map((p) => ({ grantee: 'pem_user', isPublic: false, grantor: 'pem_user_settings', privilege: p, grantable: false })) },
   ] },
   ...over,

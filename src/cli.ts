@@ -32,30 +32,12 @@ function buildProgram(job: Job, io: Io, setStatus: (code: number) => void): Comm
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
     .showHelpAfterError(false);
 
-  const inventoryOption = () => new Option('-i, --inventory <file>', 'Ansible INI inventory').makeOptionMandatory();
-  const limitOption = () => new Option('-l, --limit <pattern>', 'select hosts with an Ansible host pattern');
-
   program.command('hosts')
     .description('show the resolved hosts, their groups and merged variables')
     .addOption(inventoryOption())
     .addOption(limitOption())
     .option('--json', 'print one JSON document')
     .action(async (opts) => setStatus(await hostsCommand(opts, io)));
-
-  // Options of every command that connects: how the run reaches hosts and waits for them.
-  const connectOptions = (cmd: Command) => cmd
-    .option('-f, --forks <n>', 'hosts worked on at once', '50')
-    .option('--json', 'print one JSON result document')
-    .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
-    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
-    .option('--command-timeout <seconds>', 'seconds a remote command may run before it is stopped', '120')
-    .option('--lock-timeout <seconds>', 'seconds to wait for another run that holds a host\'s run lock', '300');
-  // Options deploy and rollback share: how the run goes, not what it does.
-  const runOptions = (cmd: Command) => connectOptions(cmd)
-    .option('-C, --check', 'connect and read, change nothing; report what would change')
-    .option('-D, --diff', 'print unified diffs of file changes and the SQL (secrets masked)')
-    .option('--keep-going', 'run later stages even when a stage failed on some host')
-    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)');
 
   runOptions(program.command('deploy')
     .description('bring every selected host to the desired state')
@@ -88,6 +70,35 @@ function buildProgram(job: Job, io: Io, setStatus: (code: number) => void): Comm
     .addOption(limitOption()))
     .action(async (opts) => setStatus(await verifyCommand(job, opts, io)));
   return program;
+}
+
+// Option factories: commander keeps each Option object it is given, so every command gets fresh ones.
+function inventoryOption(): Option {
+  return new Option('-i, --inventory <file>', 'Ansible INI inventory').makeOptionMandatory();
+}
+
+function limitOption(): Option {
+  return new Option('-l, --limit <pattern>', 'select hosts with an Ansible host pattern');
+}
+
+/** Options of every command that connects: how the run reaches hosts and waits for them. */
+function connectOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --forks <n>', 'hosts worked on at once', '50')
+    .option('--json', 'print one JSON result document')
+    .option('--accept-new-host-keys', 'record the keys of hosts not yet in known_hosts (changed keys are still refused)')
+    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
+    .option('--command-timeout <seconds>', 'seconds a remote command may run before it is stopped', '120')
+    .option('--lock-timeout <seconds>', 'seconds to wait for another run that holds a host\'s run lock', '300');
+}
+
+/** Options deploy and rollback share: how the run goes, not what it does. */
+function runOptions(cmd: Command): Command {
+  return connectOptions(cmd)
+    .option('-C, --check', 'connect and read, change nothing; report what would change')
+    .option('-D, --diff', 'print unified diffs of file changes and the SQL (secrets masked)')
+    .option('--keep-going', 'run later stages even when a stage failed on some host')
+    .option('--state-dir <dir>', 'where run records are kept (default: .pem-settings beside the inventory)');
 }
 
 function reportError(e: unknown, io: Io): number {

@@ -223,87 +223,22 @@ class SshConnection implements Connection {
    * a line equal to `holdUntil` is printed: the script can then wait (`exec cat >/dev/null`)
    * until `release()` ends its input — how a lock is held for a whole run.
    */
-  private exec(script: string, options: ExecOptions, holdUntil?: string): Promise<{ result: RunResult; release: () => Promise<void> }> {
+  private exec(script: string, options: ExecOptions, holdUntil?: string): Promise<ChannelOutcome> {
     const user = options.user !== undefined && options.user !== this.target.user ? options.user : undefined;
+    // Only sudo asks for a password: root becomes another user through runuser.
     const password = user !== undefined && this.target.user !== 'root' ? this.target.becomePassword : undefined;
+    // A held command lasts as long as the run that holds it, so it has no timeout.
     const timeoutSec = holdUntil ? undefined : options.timeoutSec ?? this.target.commandTimeoutSec;
     const command = remoteCommand({ login: this.target.user, user, timeoutSec, askPassword: password !== undefined });
-    const become = user !== undefined;
+    const spec: ChannelCommandSpec = {
+      script, holdUntil, timeoutSec, password,
+      ...(user !== undefined ? { becomeFailure: (stderr: string, refused: boolean) => this.sudoMessage(stderr, refused, user) } : {}),
+    };
     this.counts.commands++;
     return new Promise((resolve, reject) => {
       this.ssh.connection!.exec(command, (err: Error | undefined, channel: ClientChannel) => {
         if (err) return reject(new UnreachableError(this.host, 'ssh', `cannot run a command: ${err.message}`));
-        const out: Buffer[] = [];
-        let errText = '';
-        let started = password === undefined;
-        let sentPassword = false;
-        let refused = false;
-        let settled = false;
-        const closed = new Promise<void>((done) => channel.on('close', () => done()));
-        // timeout(1) on the host stops the command; should the host not even manage that, the
-        // channel is closed from here a little later, so no step waits forever.
-        let safetyFired = false;
-        const safety = timeoutSec === undefined ? undefined : setTimeout(() => {
-          safetyFired = true;
-          channel.close();
-        }, (timeoutSec + 15) * 1000);
-        void closed.then(() => clearTimeout(safety));
-        const release = async () => {
-          channel.end();
-          await closed;
-        };
-        const sendScript = () => {
-          const data = Buffer.from(script);
-          this.counts.bytesSent += data.length;
-          if (holdUntil) channel.write(data);
-          else channel.end(data);
-        };
-        channel.on('data', (d: Buffer) => {
-          this.counts.bytesReceived += d.length;
-          out.push(d);
-          if (holdUntil && !settled) {
-            const text = Buffer.concat(out).toString('utf8');
-            const at = text.indexOf(`${holdUntil}\n`);
-            if (at >= 0 && (at === 0 || text[at - 1] === '\n')) {
-              settled = true;
-              resolve({ result: { stdout: text.slice(0, at), stderr: errText, code: 0 }, release });
-            }
-          }
-        });
-        channel.stderr.on('data', (d: Buffer) => {
-          this.counts.bytesReceived += d.length;
-          errText += d.toString('utf8');
-          if (!started && password !== undefined) {
-            if (errText.includes(SUDO_PROMPT)) {
-              errText = errText.replace(SUDO_PROMPT, '');
-              // A second prompt means the password was wrong: end input so sudo gives up instead of waiting.
-              if (sentPassword) {
-                refused = true;
-                channel.end();
-              } else channel.write(password + '\n');
-              sentPassword = true;
-            }
-            if (errText.includes(BECOME_MARK + '\n')) {
-              started = true;
-              errText = errText.replace(BECOME_MARK + '\n', '');
-              sendScript();
-            }
-          }
-        });
-        // ssh2 closes a channel with no exit status at all (undefined, not null as for a signal)
-        // only when the connection itself went away: the command's outcome is then unknown.
-        channel.on('close', (code: number | null | undefined) => {
-          if (settled) return;
-          settled = true;
-          const lost = code === undefined && !safetyFired;
-          const status = code ?? 255;
-          const stderr = lost ? `${errText}the SSH connection dropped before the command finished\n`
-            : become && status !== 0 ? this.sudoMessage(errText, refused, user) : errText;
-          // timeout(1) exits 124 when it stopped the command (137 when it had to kill it).
-          const timedOut = !lost && timeoutSec !== undefined && (status === 124 || status === 137 || safetyFired) ? timeoutSec : undefined;
-          resolve({ result: { stdout: Buffer.concat(out).toString('utf8'), stderr, code: status, ...(lost ? { lost: true } : {}), ...(timedOut ? { timedOut } : {}) }, release: async () => {} });
-        });
-        if (started) sendScript();
+        new ChannelCommand(channel, this.counts, spec, resolve).start();
       });
     });
   }
@@ -330,5 +265,154 @@ class SshConnection implements Connection {
   async close(): Promise<void> {
     this.ssh.dispose();
     for (const j of this.jumps.reverse()) j.dispose();
+  }
+}
+
+/** What a command on a channel settles with: its result, and how to let a held command finish. */
+interface ChannelOutcome {
+  result: RunResult;
+  release: () => Promise<void>;
+}
+
+/** What one command needs besides its channel. */
+interface ChannelCommandSpec {
+  script: string;
+  /** The line that settles a held command (see SshConnection.exec). */
+  holdUntil?: string;
+  timeoutSec?: number;
+  /** The password for sudo's prompt, when sudo will ask for one. */
+  password?: string;
+  /** Set when becoming another user: turns the standard error of a failed command into advice. */
+  becomeFailure?: (stderr: string, refused: boolean) => string;
+}
+
+/**
+ * One command on one ssh2 channel: gives it the script (after sudo's password, if any), counts
+ * the bytes both ways, collects its output and settles exactly once — when a held command prints
+ * its line, or when the channel closes.
+ */
+class ChannelCommand {
+  private readonly out: Buffer[] = [];
+  private errText = '';
+  private settled = false;
+  private safetyFired = false;
+  private readonly sudo: SudoDialogue;
+  private readonly closed: Promise<void>;
+
+  constructor(private readonly channel: ClientChannel, private readonly counts: ConnectionStats,
+    private readonly spec: ChannelCommandSpec, private readonly settle: (outcome: ChannelOutcome) => void) {
+    this.sudo = new SudoDialogue(channel, spec.password);
+    this.closed = new Promise<void>((done) => channel.on('close', () => done()));
+  }
+
+  start(): void {
+    this.armSafetyTimer();
+    this.channel.on('data', (d: Buffer) => this.onStdout(d));
+    this.channel.stderr.on('data', (d: Buffer) => this.onStderr(d));
+    this.channel.on('close', (code: number | null | undefined) => this.onClose(code));
+    // Without a password to give, standard input belongs to the script from the start.
+    if (this.sudo.started) this.sendScript();
+  }
+
+  // timeout(1) on the host stops the command; should the host not even manage that, the
+  // channel is closed from here a little later, so no step waits forever.
+  private armSafetyTimer(): void {
+    const { timeoutSec } = this.spec;
+    const safety = timeoutSec === undefined ? undefined : setTimeout(() => {
+      this.safetyFired = true;
+      this.channel.close();
+    }, (timeoutSec + 15) * 1000);
+    void this.closed.then(() => clearTimeout(safety));
+  }
+
+  /** Ends a held command's standard input, so its script can finish, and waits for the channel to close. */
+  private async release(): Promise<void> {
+    this.channel.end();
+    await this.closed;
+  }
+
+  private sendScript(): void {
+    const data = Buffer.from(this.spec.script);
+    this.counts.bytesSent += data.length;
+    if (this.spec.holdUntil) this.channel.write(data);
+    else this.channel.end(data);
+  }
+
+  private onStdout(d: Buffer): void {
+    this.counts.bytesReceived += d.length;
+    this.out.push(d);
+    if (this.spec.holdUntil && !this.settled) this.settleIfHeld(this.spec.holdUntil);
+  }
+
+  /** A held command settles once `holdUntil` is printed on a line of its own; what came before is its output. */
+  private settleIfHeld(holdUntil: string): void {
+    const text = Buffer.concat(this.out).toString('utf8');
+    const at = text.indexOf(`${holdUntil}\n`);
+    if (at >= 0 && (at === 0 || text[at - 1] === '\n')) {
+      this.settled = true;
+      this.settle({ result: { stdout: text.slice(0, at), stderr: this.errText, code: 0 }, release: () => this.release() });
+    }
+  }
+
+  private onStderr(d: Buffer): void {
+    this.counts.bytesReceived += d.length;
+    this.errText += d.toString('utf8');
+    if (this.sudo.started) return;
+    const { stderr, shellStarted } = this.sudo.answer(this.errText);
+    this.errText = stderr;
+    if (shellStarted) this.sendScript();
+  }
+
+  // ssh2 closes a channel with no exit status at all (undefined, not null as for a signal)
+  // only when the connection itself went away: the command's outcome is then unknown.
+  private onClose(code: number | null | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    const { timeoutSec, becomeFailure } = this.spec;
+    const lost = code === undefined && !this.safetyFired;
+    const status = code ?? 255;
+    const stderr = lost ? `${this.errText}the SSH connection dropped before the command finished\n`
+      : becomeFailure && status !== 0 ? becomeFailure(this.errText, this.sudo.refused) : this.errText;
+    // timeout(1) exits 124 when it stopped the command (137 when it had to kill it).
+    const timedOut = !lost && timeoutSec !== undefined && (status === 124 || status === 137 || this.safetyFired) ? timeoutSec : undefined;
+    const stdout = Buffer.concat(this.out).toString('utf8');
+    this.settle({ result: { stdout, stderr, code: status, ...(lost ? { lost: true } : {}), ...(timedOut ? { timedOut } : {}) }, release: async () => {} });
+  }
+}
+
+/**
+ * sudo's side of a become with a password (see remoteCommand): answers sudo's prompt on the
+ * channel's standard input, and tells when the shell itself has started — only then may the
+ * script be sent, so the script never goes to sudo nor the password to the shell.
+ */
+class SudoDialogue {
+  /** Whether standard input now belongs to the script; from the start when there is no password to give. */
+  started: boolean;
+  /** sudo asked a second time: the password was wrong. */
+  refused = false;
+  private sentPassword = false;
+
+  constructor(private readonly channel: ClientChannel, private readonly password: string | undefined) {
+    this.started = password === undefined;
+  }
+
+  /** Reads standard error so far; returns it without sudo's prompt and our marker, and whether the shell just started. */
+  answer(stderr: string): { stderr: string; shellStarted: boolean } {
+    if (this.started || this.password === undefined) return { stderr, shellStarted: false };
+    let text = stderr;
+    if (text.includes(SUDO_PROMPT)) {
+      text = text.replace(SUDO_PROMPT, '');
+      // A second prompt means the password was wrong: end input so sudo gives up instead of waiting.
+      if (this.sentPassword) {
+        this.refused = true;
+        this.channel.end();
+      } else this.channel.write(this.password + '\n');
+      this.sentPassword = true;
+    }
+    if (text.includes(BECOME_MARK + '\n')) {
+      this.started = true;
+      return { stderr: text.replace(BECOME_MARK + '\n', ''), shellStarted: true };
+    }
+    return { stderr: text, shellStarted: false };
   }
 }

@@ -31,11 +31,18 @@ const HARMLESS = new Set(['controlmaster', 'controlpersist', 'controlpath', 'ser
   'hostkeyalgorithms', 'pubkeyacceptedkeytypes', 'pubkeyacceptedalgorithms', 'hashknownhosts', 'batchmode', 'requesttty']);
 
 export function parseSshCommonArgs(args: string): SshOptions {
-  const words = shlexSplit(args, { comments: false });
+  return optionsFromConfig(configLines(shlexSplit(args, { comments: false })));
+}
+
+/**
+ * The command-line options as ssh_config lines (`-J host` becomes `ProxyJump host`), so that one
+ * parser reads both forms. Flags that take no value and do not change the connection are skipped.
+ */
+function configLines(words: string[]): string[] {
   const lines: string[] = [];
-  const opts: SshOptions = {};
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
+    // OpenSSH takes a flag's value glued on (`-p2222`) or as the next word (`-p 2222`).
     const takeValue = (flag: string) => {
       if (w.length > 2) return w.slice(2);
       const v = words[++i];
@@ -50,46 +57,60 @@ export function parseSshCommonArgs(args: string): SshOptions {
     else if (/^-[46AaCgKkNnqsTtVvXxYy]+$/.test(w)) continue; // flags without values that do not matter here
     else throw new SshOptionsError(`unsupported ssh argument "${w}"`);
   }
+  return lines;
+}
+
+function optionsFromConfig(lines: string[]): SshOptions {
+  const opts: SshOptions = {};
   // As in OpenSSH, the first value given for an option wins; later ones are ignored.
   const seen = new Set<string>();
   for (const entry of SSHConfig.parse(lines.join('\n'))) {
     if (!('param' in entry) || !entry.param) continue;
     const key = entry.param.toLowerCase();
-    // ssh-config splits a multi-word value into parts (a quoted part stays whole); a single word comes as a string.
-    const values = Array.isArray(entry.value) ? entry.value.map((v) => v.val) : String(entry.value).split(/\s+/).filter(Boolean);
-    const value = values.join(' ');
+    const values = valuesOf(entry.value);
     if (key === 'proxycommand') throw new SshOptionsError('ProxyCommand is not supported; use ProxyJump (-J)');
     if (seen.has(key)) continue;
     seen.add(key);
-    switch (key) {
-      case 'proxyjump':
-        if (value !== 'none') opts.proxyJump = value.split(',').map(parseJumpHost);
-        break;
-      case 'userknownhostsfile':
-        opts.userKnownHostsFiles = values;
-        break;
-      case 'stricthostkeychecking': {
-        const v = value.toLowerCase();
-        opts.strictHostKeyChecking = v === 'accept-new' ? 'accept-new' : ['no', 'off'].includes(v) ? 'no' : 'yes';
-        break;
-      }
-      case 'connecttimeout':
-        opts.connectTimeoutSeconds = positiveInt(value, 'ConnectTimeout');
-        break;
-      case 'port':
-        opts.port = positiveInt(value, 'Port');
-        break;
-      case 'user':
-        opts.user = value;
-        break;
-      case 'identityfile':
-        opts.identityFile = value;
-        break;
-      default:
-        if (!HARMLESS.has(key)) throw new SshOptionsError(`unsupported ssh option "${entry.param}"`);
-    }
+    setOption(opts, key, entry.param, values);
   }
   return opts;
+}
+
+/** ssh-config splits a multi-word value into parts (a quoted part stays whole); a single word comes as a string. */
+function valuesOf(value: string | { val: string }[]): string[] {
+  return Array.isArray(value) ? value.map((v) => v.val) : String(value).split(/\s+/).filter(Boolean);
+}
+
+/** Records one option (`key` lower-cased, `param` as written, for messages); refuses any we do not know to be harmless. */
+function setOption(opts: SshOptions, key: string, param: string, values: string[]): void {
+  const value = values.join(' ');
+  switch (key) {
+    case 'proxyjump':
+      if (value !== 'none') opts.proxyJump = value.split(',').map(parseJumpHost);
+      break;
+    case 'userknownhostsfile':
+      opts.userKnownHostsFiles = values;
+      break;
+    case 'stricthostkeychecking': {
+      const v = value.toLowerCase();
+      opts.strictHostKeyChecking = v === 'accept-new' ? 'accept-new' : ['no', 'off'].includes(v) ? 'no' : 'yes';
+      break;
+    }
+    case 'connecttimeout':
+      opts.connectTimeoutSeconds = positiveInt(value, 'ConnectTimeout');
+      break;
+    case 'port':
+      opts.port = positiveInt(value, 'Port');
+      break;
+    case 'user':
+      opts.user = value;
+      break;
+    case 'identityfile':
+      opts.identityFile = value;
+      break;
+    default:
+      if (!HARMLESS.has(key)) throw new SshOptionsError(`unsupported ssh option "${param}"`);
+  }
 }
 
 /** One ProxyJump hop: `[user@]host[:port]`, `[v6addr]:port`, or OpenSSH's `ssh://[user@]host[:port]`. */

@@ -61,111 +61,142 @@ export function lineBreakAt(src: string, i: number): number {
 
 /** Tokenizes Python source. A leading BOM is skipped. Throws ConfigParseError on invalid input. */
 export function tokenize(src: string): Token[] {
-  const tokens: Token[] = [];
-  let i = src.charCodeAt(0) === 0xfeff ? 1 : 0;
-  let line = 1;
-  let lineStart = i;
-  const brackets: { ch: string; line: number }[] = [];
-  let lineHasCode = false;
+  return new Tokenizer(src).run();
+}
 
-  const push = (kind: TokenKind, start: number, end: number, tokLine = line, tokCol = start - lineStart) => {
-    tokens.push({ kind, text: src.slice(start, end), start, end, line: tokLine, col: tokCol, depth: brackets.length });
-  };
-  const newLine = (breakLen: number) => {
-    i += breakLen;
-    line++;
-    lineStart = i;
-  };
+/** Where the tokenizer is and what it has seen; one method per kind of token. */
+class Tokenizer {
+  private readonly tokens: Token[] = [];
+  private i: number;
+  private line = 1;
+  private lineStart: number;
+  /** Open brackets, innermost last, with their lines for "was never closed". */
+  private readonly brackets: { ch: string; line: number }[] = [];
+  /** Whether the current logical line has code, so that its line break ends a statement. */
+  private lineHasCode = false;
 
-  while (i < src.length) {
+  constructor(private readonly src: string) {
+    this.i = src.charCodeAt(0) === 0xfeff ? 1 : 0;
+    this.lineStart = this.i;
+  }
+
+  run(): Token[] {
+    while (this.i < this.src.length) this.next();
+    const open = this.brackets.pop();
+    if (open !== undefined) throw new ConfigParseError(open.line, `'${open.ch}' was never closed`);
+    // Python ends the last statement even when the file does not end with a line break.
+    if (this.lineHasCode) this.push('newline', this.src.length, this.src.length);
+    return this.tokens;
+  }
+
+  /** Reads what starts at the current offset: a line break, a blank, or a token. */
+  private next(): void {
+    const { src, i } = this;
     const c = src[i]!;
     const br = lineBreakAt(src, i);
-    if (br > 0) {
-      const ends = lineHasCode && brackets.length === 0;
-      push(ends ? 'newline' : 'nl', i, i + br);
-      if (ends) lineHasCode = false;
-      newLine(br);
-      continue;
+    if (br > 0) this.lineBreak(br);
+    else if (c === ' ' || c === '\t' || c === '\f') this.i++;
+    else if (c === '#') this.comment();
+    else if (c === '\\') this.continuation();
+    else if (c === '"' || c === "'") this.string(i, i);
+    else if (IDENT_START.test(c)) this.nameOrPrefixedString();
+    else if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(src[i + 1] ?? ''))) this.number();
+    else this.operator(c);
+  }
+
+  private push(kind: TokenKind, start: number, end: number, line = this.line, col = start - this.lineStart): void {
+    this.tokens.push({ kind, text: this.src.slice(start, end), start, end, line, col, depth: this.brackets.length });
+  }
+
+  private newLine(breakLen: number): void {
+    this.i += breakLen;
+    this.line++;
+    this.lineStart = this.i;
+  }
+
+  /** A line break ends a statement only after code and outside brackets. */
+  private lineBreak(br: number): void {
+    const ends = this.lineHasCode && this.brackets.length === 0;
+    this.push(ends ? 'newline' : 'nl', this.i, this.i + br);
+    if (ends) this.lineHasCode = false;
+    this.newLine(br);
+  }
+
+  private comment(): void {
+    let j = this.i;
+    while (j < this.src.length && lineBreakAt(this.src, j) === 0) j++;
+    this.push('comment', this.i, j);
+    this.i = j;
+  }
+
+  /** A backslash joins the next line to this one; it must be the last character of its line. */
+  private continuation(): void {
+    const after = lineBreakAt(this.src, this.i + 1);
+    if (after === 0) {
+      throw new ConfigParseError(this.line, this.i + 1 >= this.src.length ? 'unexpected end of file after line continuation' : 'unexpected character after line continuation character');
     }
-    if (c === ' ' || c === '\t' || c === '\f') {
-      i++;
-      continue;
+    this.newLine(1 + after);
+  }
+
+  /** A string whose prefix (if any) starts at `start` and whose quote is at `quote`; it may span lines. */
+  private string(start: number, quote: number): void {
+    this.i = scanString(this.src, start, quote, this.line, this.lineStart, (s, e, l, col, lines, ls) => {
+      this.push('string', s, e, l, col);
+      this.line += lines;
+      if (lines > 0) this.lineStart = ls;
+    });
+    this.lineHasCode = true;
+  }
+
+  /** A name, unless it is a string prefix (`r`, `f`, `rb`, ...) right before a quote. */
+  private nameOrPrefixedString(): void {
+    const { src, i } = this;
+    let j = i + 1;
+    while (j < src.length && IDENT_CHAR.test(src[j]!)) j++;
+    const q = src[j];
+    if ((q === '"' || q === "'") && STRING_PREFIXES.has(src.slice(i, j).toLowerCase())) {
+      this.string(i, j);
+      return;
     }
-    if (c === '#') {
-      let j = i;
-      while (j < src.length && lineBreakAt(src, j) === 0) j++;
-      push('comment', i, j);
-      i = j;
-      continue;
+    this.push('name', i, j);
+    this.i = j;
+    this.lineHasCode = true;
+  }
+
+  // Numbers only need to be skipped whole: digits, letters (0x, e, j, L), '_' and '.', plus a
+  // sign right after an exponent.
+  private number(): void {
+    const { src, i } = this;
+    let j = i + 1;
+    while (j < src.length) {
+      const d = src[j]!;
+      if (/[0-9A-Za-z_.]/.test(d)) j++;
+      else if ((d === '+' || d === '-') && /[eE]/.test(src[j - 1]!) && !/^0[xX]/.test(src.slice(i, j))) j++;
+      else break;
     }
-    if (c === '\\') {
-      const after = lineBreakAt(src, i + 1);
-      if (after === 0) {
-        throw new ConfigParseError(line, i + 1 >= src.length ? 'unexpected end of file after line continuation' : 'unexpected character after line continuation character');
-      }
-      newLine(1 + after);
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      i = scanString(src, i, i, line, lineStart, (s, e, l, col, lines, ls) => {
-        push('string', s, e, l, col);
-        line += lines;
-        if (lines > 0) lineStart = ls;
-      });
-      lineHasCode = true;
-      continue;
-    }
-    if (IDENT_START.test(c)) {
-      let j = i + 1;
-      while (j < src.length && IDENT_CHAR.test(src[j]!)) j++;
-      const q = src[j];
-      if ((q === '"' || q === "'") && STRING_PREFIXES.has(src.slice(i, j).toLowerCase())) {
-        i = scanString(src, i, j, line, lineStart, (s, e, l, col, lines, ls) => {
-          push('string', s, e, l, col);
-          line += lines;
-          if (lines > 0) lineStart = ls;
-        });
-      } else {
-        push('name', i, j);
-        i = j;
-      }
-      lineHasCode = true;
-      continue;
-    }
-    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(src[i + 1] ?? ''))) {
-      // Numbers only need to be skipped whole: digits, letters (0x, e, j, L), '_' and '.',
-      // plus a sign right after an exponent.
-      let j = i + 1;
-      while (j < src.length) {
-        const d = src[j]!;
-        if (/[0-9A-Za-z_.]/.test(d)) j++;
-        else if ((d === '+' || d === '-') && /[eE]/.test(src[j - 1]!) && !/^0[xX]/.test(src.slice(i, j))) j++;
-        else break;
-      }
-      push('number', i, j);
-      i = j;
-      lineHasCode = true;
-      continue;
-    }
-    const op = OPERATORS.find((o) => src.startsWith(o, i));
+    this.push('number', i, j);
+    this.i = j;
+    this.lineHasCode = true;
+  }
+
+  /** An operator or bracket, longest match first; brackets must pair up. */
+  private operator(c: string): void {
+    const op = OPERATORS.find((o) => this.src.startsWith(o, this.i));
     if (op === undefined) {
-      throw new ConfigParseError(line, `invalid character U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`);
+      throw new ConfigParseError(this.line, `invalid character U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`);
     }
     if (CLOSERS.includes(op)) {
-      const open = brackets.pop();
+      const open = this.brackets.pop();
       if (open === undefined || OPENERS.indexOf(open.ch) !== CLOSERS.indexOf(op)) {
-        throw new ConfigParseError(line, `unmatched '${op}'`);
+        throw new ConfigParseError(this.line, `unmatched '${op}'`);
       }
     }
-    push('op', i, i + op.length);
-    if (OPENERS.includes(op)) brackets.push({ ch: op, line });
-    i += op.length;
-    lineHasCode = true;
+    // Pushed after a closer is popped and before an opener is pushed: a bracket has the depth outside it.
+    this.push('op', this.i, this.i + op.length);
+    if (OPENERS.includes(op)) this.brackets.push({ ch: op, line: this.line });
+    this.i += op.length;
+    this.lineHasCode = true;
   }
-  const open = brackets.pop();
-  if (open !== undefined) throw new ConfigParseError(open.line, `'${open.ch}' was never closed`);
-  if (lineHasCode) push('newline', src.length, src.length);
-  return tokens;
 }
 
 /**

@@ -6,6 +6,8 @@ import type { Opening } from '../../src/connections.ts';
 import { HostError } from '../../src/errors.ts';
 import type { Plan, RollbackRequest, RunContext } from '../../src/job.ts';
 import type { HostPlan, Stage } from '../../src/runner.ts';
+import type { DbTarget } from '../database/facts.ts';
+import type { WebFileRecord } from '../deploy/web.ts';
 import { backendFactsOp, readBackendFacts, type BackendFacts } from '../facts/backend.ts';
 import { writeHbaFile } from '../files/hba.ts';
 import { asHbaRecord, asWebFileRecord, dbRecordsOf, recordOf } from '../records.ts';
@@ -16,36 +18,71 @@ import { databaseRollbackPlan, planDatabaseRollback } from './database.ts';
 import { planHbaRollback } from './pg-hba.ts';
 import { planWebRollback, webRollbackFactsOp, webRollbackHostPlan } from './web.ts';
 
+/** What the stages of one rollback share: the run, the request, the inventory's hosts, and which hosts each stage undoes. */
+interface RollbackContext {
+  run: RunContext;
+  req: RollbackRequest;
+  target: DbTarget;
+  backends: Map<string, BackendSettings>;
+  webs: Map<string, WebSettings>;
+  /** Selected hosts on which the recorded run did something in each stage. */
+  webHosts: string[];
+  hbaHosts: string[];
+  dbHosts: string[];
+  /** Hosts read as backends: those of the pg_hba stage or of the database stage. */
+  backendHosts: string[];
+}
+
 export function rollbackPlan(run: RunContext, settings: JobSettings, req: RollbackRequest): Plan<Stage> {
   const { record } = req;
   const backends = new Map(settings.backends.map((b) => [b.name, b]));
   const webs = new Map(settings.webhosts.map((w) => [w.name, w]));
-  const webRecord = (h: string) => asWebFileRecord(recordOf(record, h, STEP.webFile));
-  const webHosts = run.selected.filter((h) => webRecord(h));
+  const webHosts = run.selected.filter((h) => webRecordOf(req, h));
   const hbaHosts = run.selected.filter((h) => asHbaRecord(recordOf(record, h, STEP.hbaRule)));
   const dbHosts = run.selected.filter((h) => dbRecordsOf(record, h).length > 0);
   const backendHosts = run.selected.filter((h) => hbaHosts.includes(h) || dbHosts.includes(h));
-  const target = dbTarget(settings);
-  const openings: Opening[] = [
-    ...webHosts.filter((h) => webs.has(h)).map((host) => {
-      const become = run.login(host).becomeUser;
-      return { id: opening.web(host), host, ...(become ? { user: become } : {}), script: webRollbackFactsOp(webRecord(host)!).script };
-    }),
-    ...backendHosts.filter((h) => backends.has(h)).map((host) => ({ id: opening.backend(host), host, user: backendOf(backends, host).pgOsUser, script: backendFactsOp(backendOf(backends, host), target).script })),
-  ];
-  const facts = async (host: string): Promise<BackendFacts> => {
-    const b = backendOf(backends, host);
-    const { out } = await run.connections.opened(opening.backend(host));
-    return readBackendFacts(host, run.login(host).user, b, target, out);
-  };
+  const c: RollbackContext = { run, req, target: dbTarget(settings), backends, webs, webHosts, hbaHosts, dbHosts, backendHosts };
+  return { openings: rollbackOpenings(c), stages: [webStage(c), hbaStage(c), databaseStage(c)] };
+}
 
-  const webStage: Stage = {
+/** What the recorded run did to a web host's config_local.py, if anything. */
+function webRecordOf(req: RollbackRequest, host: string): WebFileRecord | undefined {
+  return asWebFileRecord(recordOf(req.record, host, STEP.webFile));
+}
+
+/**
+ * The locked sessions the run opens first, one per host and role, whose scripts read what the
+ * stages compare with the record: on web hosts as the become user, on backends as the Postgres
+ * OS user. Hosts no longer in the inventory get none; their stages say so.
+ */
+function rollbackOpenings(c: RollbackContext): Opening[] {
+  const { run, backends, webs, target } = c;
+  return [
+    ...c.webHosts.filter((h) => webs.has(h)).map((host) => {
+      const become = run.login(host).becomeUser;
+      return { id: opening.web(host), host, ...(become ? { user: become } : {}), script: webRollbackFactsOp(webRecordOf(c.req, host)!).script };
+    }),
+    ...c.backendHosts.filter((h) => backends.has(h)).map((host) => ({ id: opening.backend(host), host, user: backendOf(backends, host).pgOsUser, script: backendFactsOp(backendOf(backends, host), target).script })),
+  ];
+}
+
+/** A backend's facts, from what its opening session printed. */
+async function backendFacts(c: RollbackContext, host: string): Promise<BackendFacts> {
+  const b = backendOf(c.backends, host);
+  const { out } = await c.run.connections.opened(opening.backend(host));
+  return readBackendFacts(host, c.run.login(host).user, b, c.target, out);
+}
+
+/** Restores config_local.py on web hosts and restarts the web app. */
+function webStage(c: RollbackContext): Stage {
+  const { run, req } = c;
+  return {
     name: 'web',
-    hosts: webHosts,
+    hosts: c.webHosts,
     async plan(host): Promise<HostPlan> {
-      const w = webOf(webs, host);
+      const w = webOf(c.webs, host);
       const { conn, out } = await run.connections.opened(opening.web(host));
-      const r = webRecord(host)!;
+      const r = webRecordOf(req, host)!;
       let current;
       try {
         current = webRollbackFactsOp(r).read(out);
@@ -56,38 +93,44 @@ export function rollbackPlan(run: RunContext, settings: JobSettings, req: Rollba
       return webRollbackHostPlan(conn, plan, w, run.login(host).becomeUser, run.runId);
     },
   };
+}
 
-  const hbaStage: Stage = {
+/** Removes the rule the run added to pg_hba.conf on each backend. */
+function hbaStage(c: RollbackContext): Stage {
+  const { run } = c;
+  return {
     name: 'pg_hba',
-    hosts: hbaHosts,
+    hosts: c.hbaHosts,
     unreachableStopsRun: () => true,
     async plan(host): Promise<HostPlan> {
-      const plan = planHbaRollback(host, asHbaRecord(recordOf(record, host, STEP.hbaRule))!, await facts(host));
+      const plan = planHbaRollback(host, asHbaRecord(recordOf(c.req.record, host, STEP.hbaRule))!, await backendFacts(c, host));
       return {
         changes: [plan.change],
         async apply(_changed, log) {
           if (!plan.write) return;
           const conn = await run.connections.get(host);
-          await writeHbaFile(conn, backendOf(backends, host), plan.write, run.runId, plan.change.step, (r) => log.done(plan.change.id, {
+          await writeHbaFile(conn, backendOf(c.backends, host), plan.write, run.runId, plan.change.step, (r) => log.done(plan.change.id, {
             record: { file: plan.write!.hbaFile, target: r.target, backup: r.backup ?? null, removed: plan.removed },
           }));
         },
       };
     },
   };
+}
 
-  const databaseStage: Stage = {
+/** Undoes the run's database changes on the primary (and with --purge, drops what it created). */
+function databaseStage(c: RollbackContext): Stage {
+  const { run, req } = c;
+  return {
     name: 'database',
-    hosts: dbHosts,
+    hosts: c.dbHosts,
     async plan(host): Promise<HostPlan> {
-      const f = await facts(host);
+      const f = await backendFacts(c, host);
       if (f.inRecovery || !f.db) throw new HostError(host, 'database', 'this backend is a standby now; roll back on the current primary', 'after a failover, fix the inventory first');
       const conn = await run.connections.get(host);
-      return databaseRollbackPlan(conn, backendOf(backends, host), planDatabaseRollback(host, dbRecordsOf(record, host), f.db, req.purge), run.runId);
+      return databaseRollbackPlan(conn, backendOf(c.backends, host), planDatabaseRollback(host, dbRecordsOf(req.record, host), f.db, req.purge), run.runId);
     },
   };
-
-  return { openings, stages: [webStage, hbaStage, databaseStage] };
 }
 
 function backendOf(backends: Map<string, BackendSettings>, host: string): BackendSettings {

@@ -9,6 +9,9 @@ import { HostError } from '../../src/errors.ts';
 import { ownerOf } from '../../src/remote/read-files.ts';
 import type { HostPlan, Rollout, Stage } from '../../src/runner.ts';
 import { batchesOf } from '../../src/rollout.ts';
+import { runOp } from '../../src/remote/op.ts';
+import { replaceFile, type Replaced, type ReplaceRequest } from '../../src/remote/replace-file.ts';
+import { passfileText, planPassfile, type PassfilePlan } from './passfile.ts';
 import { primaryOf } from '../facts/backend.ts';
 import { schemaAbsent, waitForSchema } from './bootstrap.ts';
 import { lastRunOfStep, type RunRecord } from '../../src/records.ts';
@@ -51,6 +54,8 @@ export interface WebHostPlan {
   file: Change;
   write?: ConfigWrite;
   restart?: Change;
+  /** pem_db_passfile: the password's own file, written before config_local.py points at it. */
+  passfile?: PassfilePlan;
 }
 
 /** The restart an earlier run owes this host: the newest restart it tried failed or was cut off. */
@@ -156,7 +161,7 @@ export function webStage(d: DeployContext): Stage {
       const w = d.webs.get(host)!;
       const plan = withRollout(d, host, plans(host), host === bootstrap);
       return {
-        changes: [plan.file, ...(plan.restart ? [plan.restart] : []), ...(plan.health ? [plan.health] : []), ...(plan.schema ? [plan.schema] : [])],
+        changes: [...(plan.passfile ? [plan.passfile.change] : []), plan.file, ...(plan.restart ? [plan.restart] : []), ...(plan.health ? [plan.health] : []), ...(plan.schema ? [plan.schema] : [])],
         apply: (changed, log) => applyWebHost(d, host, w, plan, changed, log),
       };
     },
@@ -174,6 +179,10 @@ function webPlans(d: DeployContext): (host: string) => WebHostPlan {
       const facts = d.webFacts.get(host)!;
       const uri = desiredUri(d.settings, d.secrets.password, { w, ...(facts.libpq !== undefined ? { libpq: facts.libpq } : {}) });
       plan = planWebHost(host, w, facts, uri, subnets, pendingRestart(d.run.records, host));
+      if (w.dbPassfile && w.webUser) {
+        const targets = d.settings.endpoint ? [d.settings.endpoint] : d.settings.backends.map((b) => ({ host: b.dbAddress, port: b.pgPort }));
+        plan.passfile = planPassfile(host, w.dbPassfile, w.webUser, facts.passfile, passfileText(targets, d.settings.db, d.settings.user, d.secrets.password));
+      }
       made.set(host, plan);
     }
     return plan;
@@ -214,19 +223,27 @@ function withRollout(d: DeployContext, host: string, plan: WebHostPlan, bootstra
   return out;
 }
 
+/** What rollback needs of a file this run replaced or created. */
+function fileRecord(file: string, r: Replaced, expect: ReplaceRequest['expect'], bytes: Buffer, owner?: string, mode?: string): WebFileRecord {
+  return {
+    file, target: r.target, created: expect === 'absent', backup: r.backup ?? null,
+    sha256Before: expect === 'absent' ? null : expect.sha256, sha256After: sha256(bytes), owner: owner ?? '', mode: mode ?? '',
+  };
+}
+
 async function applyWebHost(d: DeployContext, host: string, w: WebSettings, plan: RolloutPlan, changed: Change[], log: ApplyLog): Promise<void> {
   const conn = await d.run.connections.get(host);
   const user = d.run.login(host).becomeUser;
   const as = user ? { user } : {};
+  if (plan.passfile?.write) {
+    const pf = plan.passfile.write;
+    const r = await runOp(conn, replaceFile({ ...pf, backupSuffix: backupSuffix(d.run.runId) }), { ...as, step: plan.passfile.change.step });
+    log.done(plan.passfile.change.id, { record: fileRecord(pf.path, r, pf.expect, pf.bytes, pf.owner, pf.mode) });
+  }
   if (plan.write) {
     const r = await writeConfigLocal(conn, plan.write, { ...as, step: plan.file.step, backupSuffix: backupSuffix(d.run.runId) });
-    const record: WebFileRecord = {
-      file: w.configLocal, target: r.target, created: plan.write.expect === 'absent', backup: r.backup ?? null,
-      sha256Before: plan.write.expect === 'absent' ? null : plan.write.expect.sha256, sha256After: sha256(plan.write.bytes),
-      owner: plan.write.owner ?? '', mode: plan.write.mode ?? '',
-    };
     const warning = readerWarning(r);
-    log.done(plan.file.id, { record, ...(warning ? { warnings: [warning] } : {}) });
+    log.done(plan.file.id, { record: fileRecord(w.configLocal, r, plan.write.expect, plan.write.bytes, plan.write.owner, plan.write.mode), ...(warning ? { warnings: [warning] } : {}) });
   }
   if (!plan.restart || !w.webRestart || !changed.includes(plan.restart)) return;
   await restartWebApp(conn, w.webRestart, { ...as, timeoutSec: w.webRestartTimeoutSec, step: plan.restart.step, fileState: 'config_local.py was updated' });

@@ -16,7 +16,8 @@ import type { BackendSettings, JobSettings, WebSettings } from '../settings.ts';
 import { STEP } from '../steps.ts';
 import { databaseRollbackPlan, planDatabaseRollback } from './database.ts';
 import { planHbaRollback } from './pg-hba.ts';
-import { planWebRollback, webRollbackFactsOp, webRollbackHostPlan } from './web.ts';
+import { planWebRollback, webRollbackFactsOp, webRollbackHostPlan, type WebRollbackFacts } from './web.ts';
+import { batch, type RemoteOp } from '../../src/remote/op.ts';
 
 /** What the stages of one rollback share: the run, the request, the inventory's hosts, and which hosts each stage undoes. */
 interface RollbackContext {
@@ -37,7 +38,7 @@ export function rollbackPlan(run: RunContext, settings: JobSettings, req: Rollba
   const { record } = req;
   const backends = new Map(settings.backends.map((b) => [b.name, b]));
   const webs = new Map(settings.webhosts.map((w) => [w.name, w]));
-  const webHosts = run.selected.filter((h) => webRecordOf(req, h));
+  const webHosts = run.selected.filter((h) => webRecordOf(req, h) || passfileRecordOf(req, h));
   const hbaHosts = run.selected.filter((h) => asHbaRecord(recordOf(record, h, STEP.hbaRule)));
   const dbHosts = run.selected.filter((h) => dbRecordsOf(record, h).length > 0);
   const backendHosts = run.selected.filter((h) => hbaHosts.includes(h) || dbHosts.includes(h));
@@ -50,6 +51,19 @@ function webRecordOf(req: RollbackRequest, host: string): WebFileRecord | undefi
   return asWebFileRecord(recordOf(req.record, host, STEP.webFile));
 }
 
+/** What the recorded run did to a web host's password file (pem_db_passfile), if anything. */
+function passfileRecordOf(req: RollbackRequest, host: string): WebFileRecord | undefined {
+  return asWebFileRecord(recordOf(req.record, host, STEP.webPassfile));
+}
+
+/** One read of both files (and their backups) on a web host: what the host shows now. */
+function webFilesOp(req: RollbackRequest, host: string): RemoteOp<[WebRollbackFacts | undefined, WebRollbackFacts | undefined]> {
+  const config = webRecordOf(req, host);
+  const passfile = passfileRecordOf(req, host);
+  const none: RemoteOp<undefined> = { script: ':', read: () => undefined };
+  return batch(config ? webRollbackFactsOp(config) : none, passfile ? webRollbackFactsOp(passfile) : none);
+}
+
 /**
  * The locked sessions the run opens first, one per host and role, whose scripts read what the
  * stages compare with the record: on web hosts as the become user, on backends as the Postgres
@@ -60,7 +74,7 @@ function rollbackOpenings(c: RollbackContext): Opening[] {
   return [
     ...c.webHosts.filter((h) => webs.has(h)).map((host) => {
       const become = run.login(host).becomeUser;
-      return { id: opening.web(host), host, ...(become ? { user: become } : {}), script: webRollbackFactsOp(webRecordOf(c.req, host)!).script };
+      return { id: opening.web(host), host, ...(become ? { user: become } : {}), script: webFilesOp(c.req, host).script };
     }),
     ...c.backendHosts.filter((h) => backends.has(h)).map((host) => ({ id: opening.backend(host), host, user: backendOf(backends, host).pgOsUser, script: backendFactsOp(backendOf(backends, host), target).script })),
   ];
@@ -82,15 +96,20 @@ function webStage(c: RollbackContext): Stage {
     async plan(host): Promise<HostPlan> {
       const w = webOf(c.webs, host);
       const { conn, out } = await run.connections.opened(opening.web(host));
-      const r = webRecordOf(req, host)!;
-      let current;
+      let facts;
       try {
-        current = webRollbackFactsOp(r).read(out);
+        facts = webFilesOp(req, host).read(out);
       } catch (e) {
         throw new HostError(host, 'facts', (e as Error).message);
       }
-      const plan = planWebRollback(host, r, current, { force: req.force, runId: run.runId, ...(w.webRestart ? { restart: w.webRestart } : {}), ...(w.webUser ? { webUser: w.webUser } : {}) });
-      return webRollbackHostPlan(conn, plan, w, run.login(host).becomeUser, run.runId);
+      const o = { force: req.force, runId: run.runId, ...(w.webRestart ? { restart: w.webRestart } : {}), ...(w.webUser ? { webUser: w.webUser } : {}) };
+      const config = webRecordOf(req, host);
+      const passfile = passfileRecordOf(req, host);
+      const plans = [
+        ...(config && facts[0] ? [planWebRollback(host, config, facts[0], o)] : []),
+        ...(passfile && facts[1] ? [planWebRollback(host, passfile, facts[1], { ...o, kind: 'passfile' })] : []),
+      ];
+      return webRollbackHostPlan(conn, plans, w, run.login(host).becomeUser, run.runId);
     },
   };
 }

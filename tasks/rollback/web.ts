@@ -9,7 +9,7 @@ import type { Connection } from '../../src/connection.ts';
 import { HostError } from '../../src/errors.ts';
 import { runOp, type RemoteOp } from '../../src/remote/op.ts';
 import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
-import { removeFile } from '../../src/remote/replace-file.ts';
+import { removeFile, replaceFile } from '../../src/remote/replace-file.ts';
 import type { HostPlan } from '../../src/runner.ts';
 import { maskConfigSecrets } from '../config-local/mask.ts';
 import type { WebFileRecord } from '../deploy/web.ts';
@@ -36,6 +36,8 @@ export function webRollbackFactsOp(r: WebFileRecord): RemoteOp<WebRollbackFacts>
 }
 
 export interface WebRollbackPlan {
+  /** config_local.py, or the password file (restored the same way, without the Python check). */
+  kind: 'config' | 'passfile';
   file: Change;
   /** Restore the backup's bytes in place of the current file. */
   restore?: ConfigWrite;
@@ -47,22 +49,25 @@ export interface WebRollbackPlan {
 }
 
 /** Pure: the run's record and what the host shows now in, what to do out (or a refusal). */
-export function planWebRollback(host: string, r: WebFileRecord, facts: WebRollbackFacts, o: { force: boolean; runId: string; restart?: string; webUser?: string }): WebRollbackPlan {
-  const base = { host, stage: 'web', id: STEP.webFile, step: 'config_local.py', target: r.file };
+export function planWebRollback(host: string, r: WebFileRecord, facts: WebRollbackFacts,
+  o: { force: boolean; runId: string; restart?: string; webUser?: string; kind?: 'config' | 'passfile' }): WebRollbackPlan {
+  const kind = o.kind ?? 'config';
+  const base = { host, stage: 'web', id: kind === 'config' ? STEP.webFile : STEP.webPassfile, step: kind === 'config' ? 'config_local.py' : 'password file', target: r.file };
+  const shown = (bytes: Buffer) => (kind === 'config' ? maskConfigSecrets(displayText(bytes)) : '(a password file; its content is not shown)\n');
   const cur = facts.current.state === 'present' ? facts.current : undefined;
   const untouchedSince = cur?.sha256 === r.sha256After;
   const keepEditedAs = untouchedSince ? undefined : `${cur?.target ?? r.file}.pem-settings-rollback-${o.runId}.bak`;
   const forced = untouchedSince ? '' : ' (--force: edited since; kept as a .bak)';
   let plan: WebRollbackPlan;
   if (r.created ? facts.current.state === 'absent' : cur?.sha256 === r.sha256Before) {
-    plan = { file: { ...base, changed: false, summary: r.created ? 'the file the run created is gone already' : 'already as before the run' } };
+    plan = { kind, file: { ...base, changed: false, summary: r.created ? 'the file the run created is gone already' : 'already as before the run' } };
   } else if (!untouchedSince && !o.force) {
     throw new HostError(host, 'config_local.py',
       `${r.file} was changed after the run (sha256 now ${cur?.sha256 ?? facts.current.state}, the run wrote ${r.sha256After}); left untouched` +
       (r.backup ? `; the backup is ${r.backup}` : ''), 'restore it by hand, or run rollback with --force (the edited file is kept beside it)');
   } else if (r.created) {
     plan = {
-      file: { ...base, changed: true, summary: `remove ${r.file}, which the run created${forced}`, ...(cur ? { diff: { path: r.file, before: maskConfigSecrets(displayText(cur.bytes)), after: '' } } : {}) },
+      kind, file: { ...base, changed: true, summary: `remove ${r.file}, which the run created${forced}`, ...(cur ? { diff: { path: r.file, before: shown(cur.bytes), after: '' } } : {}) },
       ...(cur ? { remove: { sha256: cur.sha256, target: cur.target } } : {}), ...(keepEditedAs ? { keepEditedAs } : {}),
     };
   } else {
@@ -71,39 +76,51 @@ export function planWebRollback(host: string, r: WebFileRecord, facts: WebRollba
       throw new HostError(host, 'config_local.py', `the backup ${r.backup} is ${backup ? 'not the file as it was before the run' : 'missing'}; nothing restored`);
     }
     plan = {
-      file: { ...base, changed: true, summary: `restore ${r.file} from ${r.backup}${forced}`, diff: { path: r.file, before: maskConfigSecrets(displayText(cur.bytes)), after: maskConfigSecrets(displayText(backup.bytes)) } },
+      kind, file: { ...base, changed: true, summary: `restore ${r.file} from ${r.backup}${forced}`, diff: { path: r.file, before: shown(cur.bytes), after: shown(backup.bytes) } },
       restore: { path: r.file, expect: { sha256: cur.sha256, target: cur.target }, bytes: backup.bytes, ...(o.webUser ? { webUser: o.webUser } : {}) },
       ...(keepEditedAs ? { keepEditedAs } : {}),
     };
   }
-  if (o.restart) {
+  if (o.restart && kind === 'config') {
     plan.restart = { host, stage: 'web', id: STEP.webRestart, step: 'restart web app', target: o.restart, changed: plan.file.changed,
       summary: plan.file.changed ? `run pem_web_restart: ${o.restart}` : 'nothing changed: no restart' };
   }
   return plan;
 }
 
-export function webRollbackHostPlan(conn: Connection, plan: WebRollbackPlan, w: WebSettings, user: string | undefined, runId: string): HostPlan {
+/** config_local.py first (it stops naming the password file), then the password file, then the restart. */
+export function webRollbackHostPlan(conn: Connection, plans: WebRollbackPlan[], w: WebSettings, user: string | undefined, runId: string): HostPlan {
   const as = user ? { user } : {};
+  const restart = plans.find((p) => p.restart)?.restart;
   return {
-    changes: [plan.file, ...(plan.restart ? [plan.restart] : [])],
+    changes: [...plans.map((p) => p.file), ...(restart ? [restart] : [])],
     async apply(changed, log) {
-      if (!changed.includes(plan.file)) return;
-      if (plan.remove) {
-        await runOp(conn, removeFile({ path: w.configLocal, expect: plan.remove, ...(plan.keepEditedAs ? { keepAs: plan.keepEditedAs } : {}) }), { ...as, step: plan.file.step });
-      } else if (plan.restore) {
-        // The replaced (edited) file's copy is the backup of this write: kept only with --force.
-        const suffix = plan.keepEditedAs ? `.pem-settings-rollback-${runId}.bak` : undefined;
-        await writeConfigLocal(conn, plan.restore, { ...as, step: plan.file.step, ...(suffix ? { backupSuffix: suffix } : {}) });
+      let restored = false;
+      for (const plan of plans.filter((p) => changed.includes(p.file))) {
+        await undoFile(conn, plan, as, runId);
+        log.done(plan.file.id, {
+          record: { file: plan.file.target, action: plan.remove ? 'remove' : 'restore', sha256Before: plan.remove?.sha256 ?? (plan.restore?.expect !== 'absent' ? plan.restore?.expect.sha256 ?? null : null),
+            ...(plan.keepEditedAs ? { keptEdited: plan.keepEditedAs } : {}) },
+        });
+        if (plan.kind === 'config') restored = true;
       }
-      log.done(plan.file.id, {
-        record: { file: w.configLocal, action: plan.remove ? 'remove' : 'restore', sha256Before: plan.remove?.sha256 ?? (plan.restore?.expect !== 'absent' ? plan.restore?.expect.sha256 ?? null : null),
-          ...(plan.keepEditedAs ? { keptEdited: plan.keepEditedAs } : {}) },
-      });
-      if (plan.restart && w.webRestart && changed.includes(plan.restart)) {
-        await restartWebApp(conn, w.webRestart, { ...as, timeoutSec: w.webRestartTimeoutSec, step: plan.restart.step, fileState: 'the file was restored' });
-        log.done(plan.restart.id, { record: { exitCode: 0 } });
+      if (restored && restart && w.webRestart && changed.includes(restart)) {
+        await restartWebApp(conn, w.webRestart, { ...as, timeoutSec: w.webRestartTimeoutSec, step: restart.step, fileState: 'the file was restored' });
+        log.done(restart.id, { record: { exitCode: 0 } });
       }
     },
   };
+}
+
+async function undoFile(conn: Connection, plan: WebRollbackPlan, as: { user?: string }, runId: string): Promise<void> {
+  const path = plan.file.target;
+  if (plan.remove) {
+    await runOp(conn, removeFile({ path, expect: plan.remove, ...(plan.keepEditedAs ? { keepAs: plan.keepEditedAs } : {}) }), { ...as, step: plan.file.step });
+    return;
+  }
+  if (!plan.restore) return;
+  // The replaced (edited) file's copy is the backup of this write: kept only with --force.
+  const suffix = plan.keepEditedAs ? `.pem-settings-rollback-${runId}.bak` : undefined;
+  if (plan.kind === 'config') await writeConfigLocal(conn, plan.restore, { ...as, step: plan.file.step, ...(suffix ? { backupSuffix: suffix } : {}) });
+  else await runOp(conn, replaceFile({ path, expect: plan.restore.expect, bytes: plan.restore.bytes, tempStem: '.pgpass', ...(suffix ? { backupSuffix: suffix } : {}) }), { ...as, step: plan.file.step });
 }

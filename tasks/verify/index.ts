@@ -20,6 +20,7 @@ import { planDatabaseStage } from '../deploy/database.ts';
 import { planHbaStage } from '../deploy/pg-hba.ts';
 import { backendFactsOp, readBackendFacts } from '../facts/backend.ts';
 import { libpqVersionOp } from '../facts/web.ts';
+import { passwordFrom } from '../deploy/passfile.ts';
 import { bytesAsText } from '../files/text.ts';
 import { dbTarget, desiredUri, opening } from '../site.ts';
 import type { JobSettings, Secrets, WebSettings } from '../settings.ts';
@@ -39,18 +40,19 @@ interface WebRead {
   file: FileFact;
   reader?: CanRead;
   libpq?: number;
+  passfile?: FileFact;
 }
 
 const NOTHING: RemoteOp<undefined> = { script: ':', read: () => undefined };
 
 function webReadOp(w: WebSettings): RemoteOp<WebRead> {
-  const op = batch(readFiles([{ path: w.configLocal }]), w.webUser ? canRead(w.webUser, w.configLocal) : NOTHING,
+  const op = batch(readFiles([{ path: w.configLocal }, ...(w.dbPassfile ? [{ path: w.dbPassfile }] : [])]), w.webUser ? canRead(w.webUser, w.configLocal) : NOTHING,
     w.webPython ? libpqVersionOp(w.webPython) : NOTHING);
   return {
     script: op.script,
     read(out) {
-      const [[file], reader, libpq] = op.read(out);
-      return { file: file!, ...(reader ? { reader } : {}), ...(libpq !== undefined ? { libpq } : {}) };
+      const [[file, passfile], reader, libpq] = op.read(out);
+      return { file: file!, ...(reader ? { reader } : {}), ...(libpq !== undefined ? { libpq } : {}), ...(passfile ? { passfile } : {}) };
     },
   };
 }
@@ -173,7 +175,7 @@ function uriFromRead(host: string, w: WebSettings, out: Output, becomeUser: stri
   // The file's password may not be PEM_SETTINGS_PASSWORD: the output masks it from here on.
   let parsed: ParsedUri | UriParseError;
   try {
-    parsed = parseSettingsUri(uri);
+    parsed = withPassfile(parseSettingsUri(uri), w, read.passfile, report);
     mask(parsed.password);
     mask(parsed.rawPassword);
   } catch (e) {
@@ -183,6 +185,22 @@ function uriFromRead(host: string, w: WebSettings, out: Output, becomeUser: stri
   report('config_local.py', ok(`${URI_NAME} = ${maskUri(uri)}`));
   if (w.webUser) report(`${w.webUser} can read config_local.py`, readerVerdict(w, read.reader));
   return { uri, parsed, ...(read.libpq !== undefined ? { libpq: read.libpq } : {}) };
+}
+
+/** With passfile= in the URI, the password is the one libpq finds in that file (which must be the web app's alone). */
+function withPassfile(parsed: ParsedUri, w: WebSettings, file: FileFact | undefined, report: Report): ParsedUri {
+  const path = parsed.options.find(([k]) => k === 'passfile')?.[1];
+  if (path === undefined || parsed.password !== '') return parsed;
+  if (path !== w.dbPassfile || file?.state !== 'present') {
+    report('password file', failed(`the URI names the password file ${path}, which ${path === w.dbPassfile ? 'is not there' : 'is not pem_db_passfile (run deploy)'}`));
+    return parsed;
+  }
+  const password = passwordFrom(file.bytes.toString('utf8'), parsed.database, parsed.user) ?? '';
+  const owned = file.mode === '600' && file.owner === w.webUser;
+  report('password file', !password ? failed(`${path} has no line for ${parsed.database} and ${parsed.user}`)
+    : owned ? ok(`${path}: mode 0600, owned by ${w.webUser}; config_local.py holds no password`)
+      : failed(`${path} is mode ${file.mode}, owner ${file.owner ?? file.uid}: libpq ignores a password file that is not the web app's user's alone (0600, ${w.webUser})`));
+  return { ...parsed, password };
 }
 
 function readerVerdict(w: WebSettings, reader: CanRead | undefined): Verdict {

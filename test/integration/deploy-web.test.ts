@@ -3,7 +3,7 @@
 import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, hostFile, NASTY_PASSWORD, recapLine, webappConsumer } from './helpers.ts';
+import { cli, hostFile, NASTY_PASSWORD, recapLine, webAppRestart, webappConsumer } from './helpers.ts';
 
 const FILE = '/usr/edb/pem/web/config_local.py';
 const WEBS = ['web-1', 'web-2', 'web-3'];
@@ -25,7 +25,7 @@ test.before(async () => {
   const s = lines.findIndex((l) => l.startsWith('pg-standby '));
   [lines[p], lines[s]] = [lines[s]!, lines[p]!];
   inventory = `${lab.dir}/web.ini`;
-  await writeFile(inventory, lines.join('\n') + `\n[webhosts:vars]\npem_web_user=www-data\npem_web_restart='echo restarted >> /tmp/restarts'\n`);
+  await writeFile(inventory, lines.join('\n') + `\n[webhosts:vars]\npem_web_user=www-data\npem_web_restart='${webAppRestart(CONSUMER)}'\n`);
 });
 test.after.always(async () => {
   await lab?.stop();

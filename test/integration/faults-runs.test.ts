@@ -3,7 +3,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, recapLine } from './helpers.ts';
+import { cli, recapLine, webAppSchema } from './helpers.ts';
 import {
   FILE, WEBS, WEB_DIR, hbaFiles, inventoryWith, leftovers, parseJson, password, runRecords, running, spawnCli, stepsOf,
   waitUntil, webFiles,
@@ -28,6 +28,7 @@ async function converges(t: import('ava').ExecutionContext, pw: string): Promise
 
 test.serial('a deploy that needs a host another run holds waits for it, then finds nothing left to change there', async (t) => {
   t.is((await deploy(password(1))).code, 0, 'a first deploy with everything in place');
+  await webAppSchema(lab);
   const slow = await inventoryWith(lab, 'slow-web2', { 'web-2': `pem_web_restart='sleep 5'` });
   // The first run is limited to web-2 and holds it in its restart; the second wants every host.
   const first = spawnCli(['deploy', '-i', slow, '--limit', 'web-2', '--json'], { PEM_SETTINGS_PASSWORD: password(2) });

@@ -4,7 +4,7 @@
 // Each deploy uses a new password (a rotation), so that every web file has something to change.
 import test from 'ava';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, recapLine } from './helpers.ts';
+import { cli, recapLine, webAppSchema } from './helpers.ts';
 import {
   FILE, WEB_DIR, WEBS, fileOn, inventoryWith, killSshds, leftovers, namesIn, parseJson, password, running, spawnCli, statOn,
   stepsOf, waitUntil, webFiles,
@@ -54,6 +54,7 @@ test.serial('a web host unreachable from the start is reported unreachable, the 
 });
 
 test.serial('sshd killed while web-2 restarts the web app: web-2 unreachable, its file complete, nothing left behind, a re-run converges', async (t) => {
+  await webAppSchema(lab); // a web app has started on the settings database: no bootstrap host
   const inventory = await inventoryWith(lab, 'slow-web2', { 'web-2': `pem_web_restart='sleep 6 # hold'` });
   const before = await fileOn(lab, 'web-2', FILE);
   const run = spawnCli(['deploy', '-i', inventory, '--json'], { PEM_SETTINGS_PASSWORD: password(2) });

@@ -92,3 +92,17 @@ export async function holdRunLock(conn: Connection, runId: string, user?: string
   }
   return held;
 }
+
+/**
+ * A pem_web_restart that does what the web app does at start in the settings database: connect
+ * with config_local.py's URI and create a table (consumer.py), so that a first deploy's
+ * bootstrap host sees the web app's schema appear.
+ */
+export function webAppRestart(consumer: string, then = 'echo restarted >> /tmp/restarts'): string {
+  return `/usr/bin/python3 ${consumer} /usr/edb/pem/web/config_local.py >/dev/null 2>&1; ${then}`;
+}
+
+/** As if a web app had started once on the settings database: its schema is there. */
+export async function webAppSchema(lab: Lab): Promise<void> {
+  await sql(lab, 'pg-primary', 'CREATE TABLE IF NOT EXISTS public.webapp_started (id int); ALTER TABLE public.webapp_started OWNER TO pem_user_settings;', 'pem_user_settings');
+}

@@ -5,7 +5,7 @@
 import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, hostFile, recapLine, webappConsumer } from './helpers.ts';
+import { cli, hostFile, recapLine, webAppRestart, webappConsumer } from './helpers.ts';
 
 const FILE = '/usr/edb/pem/web/config_local.py';
 const PASSFILE = '/usr/edb/pem/web/.pgpass';
@@ -21,7 +21,7 @@ test.before(async () => {
   CONSUMER = (await webappConsumer(lab)).consumer;
   inventory = `${lab.dir}/passfile.ini`;
   await writeFile(inventory, (await readFile(lab.inventoryPath, 'utf8')) +
-    `\n[webhosts:vars]\npem_db_passfile=${PASSFILE}\npem_web_user=www-data\npem_web_restart='echo restarted >> /tmp/restarts'\n`);
+    `\n[webhosts:vars]\npem_db_passfile=${PASSFILE}\npem_web_user=www-data\npem_web_restart='${webAppRestart(CONSUMER)}'\n`);
 });
 test.after.always(async () => {
   await lab?.stop();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLab, type Lab } from '../lab/lab.ts';
 import type { RunResult } from '../lab/sh.ts';
-import { cli, hostFile, sql, sudoPasswordUser } from './helpers.ts';
+import { cli, hostFile, sql, sudoPasswordUser, webAppRestart, webappConsumer } from './helpers.ts';
 
 const run = promisify(execFile);
 const PASSWORD = 'Zq9!distinct-p@ss "w0rd"/ä';
@@ -25,7 +25,7 @@ const SUDOERS = '/etc/sudoers.d/pem-settings-secrets-test';
 const env = { PEM_SETTINGS_PASSWORD: undefined, PEM_BECOME_PASSWORD: undefined };
 const CONFIG = '/usr/edb/pem/web/config_local.py';
 const WEBS = ['web-1', 'web-2', 'web-3'];
-const RESTART = `sleep 2; echo "restarted by $(id -un)" >> /tmp/restarts`;
+const RESTART_TAIL = `sleep 2; echo "restarted by $(id -un)" >> /tmp/restarts`;
 
 let lab: Lab;
 let work: string;
@@ -93,7 +93,7 @@ test.before(async () => {
   await writeFile(join(work, '.env'), `PEM_SETTINGS_PASSWORD='${PASSWORD}'\nPEM_BECOME_PASSWORD="${BECOME_PASSWORD}"\n`, { mode: 0o600 });
   const text = (await readFile(lab.inventoryPath, 'utf8'))
     .replace(/^ansible_user=.*$/m, `ansible_user=${PW_USER}`)
-    .replace('[all:vars]\n', `[webhosts:vars]\npem_web_user=www-data\npem_web_restart='${RESTART}'\n\n[all:vars]\n`);
+    .replace('[all:vars]\n', `[webhosts:vars]\npem_web_user=www-data\npem_web_restart='${webAppRestart((await webappConsumer(lab)).consumer, RESTART_TAIL)}'\n\n[all:vars]\n`);
   site = join(work, 'site.ini');
   await writeFile(site, text);
   // web-1's restart fails, printing the file it was given and its environment: still no secret on screen.

@@ -277,3 +277,34 @@ test.serial('a config_local.py in Latin-1 with a coding line keeps every byte ou
   t.deepEqual(await readFile(lab.hostPath(host, FILE)), original, 'the exact original bytes');
   t.deepEqual(await snapshot(), before);
 });
+
+// ---- a link that leads nowhere -------------------------------------------------------------------
+
+test.serial('a config_local.py that is a link to nothing fails its host in the facts, saying so, and nothing is written anywhere', async (t) => {
+  const host = 'web-1';
+  const target = `${WEB_DIR}/conf.d/config_local.py`; // not there, nor its directory
+  t.is(await fileOn(lab, host, FILE), undefined, 'web-1 starts with no config_local.py');
+  await sh(host, 'ln -s "$2" "$1"', FILE, target);
+  const readLink = () => sh(host, 'stat -c %F "$1"; readlink "$1"', FILE);
+  const link = await readLink();
+  const before = await snapshot();
+  const dir = await namesIn(lab, host, WEB_DIR);
+  try {
+    for (const args of [['--check'], []]) {
+      const r = await deploy(11, ...args);
+      t.is(r.code, 1, r.stdout + r.stderr);
+      // Not "appeared since it was read; run again": running again would fail the same way, forever.
+      t.notRegex(r.stdout, /appeared since it was read/);
+      t.regex(r.stdout, new RegExp(`^\\[facts\\] ${host}: .*failed - ${re(FILE)} is a symbolic link to a file that does not exist`, 'm'), r.stdout);
+      t.regex(recap(r.stdout).get(host) ?? '', /failed=1 /);
+      t.is(await readLink(), link, 'the link is left as it was');
+      t.deepEqual(await namesIn(lab, host, WEB_DIR), dir, 'nothing created');
+      t.deepEqual(await snapshot(), before);
+    }
+    const v = await cli(['verify', '-i', lab.inventoryPath, '--limit', host], env(11));
+    t.is(v.code, 1, v.stdout + v.stderr);
+    t.regex(v.stdout, new RegExp(`${host}: .*failed - ${re(FILE)} is a symbolic link to a file that does not exist`), v.stdout);
+  } finally {
+    await sh(host, 'rm -f "$1"', FILE);
+  }
+});

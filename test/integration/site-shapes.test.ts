@@ -254,6 +254,25 @@ test.serial("pem_web_restart='sleep 1000' with pem_web_restart_timeout=3 fails t
   t.false(await sleeping());
 });
 
+test.serial('through sudo (ansible_become), a restart that never returns is stopped too, with the children it started in the background', async (t) => {
+  // The same lab's web hosts are reached as labadmin with sudo: timeout(1) stops sudo, which must
+  // take the restart's whole process group with it, a child left running in the background included.
+  const inventory = await inventoryWith(same, 'ss-restart-sudo', { 'web-1': "pem_web_restart='sleep 1000 & sleep 1000; wait' pem_web_restart_timeout=3" });
+  t.regex(await readFile(inventory, 'utf8'), /^ansible_become=true$/m);
+  const sleeps = async () => (await processesOn(same, 'web-1')).filter((p) => p.args === 'sleep 1000').length;
+  const run = spawnCli(['deploy', '-i', inventory, '--json'], env(51)); // a new password: every file changes
+  await waitUntil('the restart runs two sleeps on web-1', 30_000, async () => (await sleeps()) === 2);
+  const r = await run.done;
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.true(r.ms < 60_000, `bounded: ${r.ms} ms`);
+  const doc = JSON.parse(r.stdout) as JsonRun;
+  t.regex(doc.hosts['web-1']!.steps.find((s) => s.status === 'failed')?.message ?? '', /pem_web_restart did not finish within 3 s/);
+  for (const h of ['pg-primary', 'pg-standby']) t.is(doc.hosts[h]!.failed, 0, h);
+  t.deepEqual((await readFile(doc.retry_file!, 'utf8')).split('\n').filter(Boolean), ['web-1']);
+  await waitUntil('no sleep 1000 runs on web-1', 5_000, async () => (await sleeps()) === 0);
+  t.is(await sleeps(), 0);
+});
+
 // ---- 6. a pg_hba.conf Patroni writes -----------------------------------------------------------
 
 test.serial("a Patroni-managed pg_hba.conf fails its backend before anything is written there, naming the rule and patronictl edit-config", async (t) => {

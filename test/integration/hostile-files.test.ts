@@ -236,37 +236,38 @@ test.serial("a standby's pg_hba.conf that is a link to a file elsewhere: the lin
   t.deepEqual(await snapshot(), before);
 });
 
-// ---- 9. a Latin-1 config_local.py ----------------------------------------------------------------
+// ---- 9. a Latin-1 config_local.py (and a UTF-8 one with a BOM) ------------------------------------
 
-test.serial('a config_local.py in Latin-1 with a coding line keeps every byte outside the URI, stays unchanged on the next deploy, and rolls back exactly', async (t) => {
+/**
+ * A file of `head + old + tail` bytes (one character a byte: comparing such strings compares
+ * bytes) on web-3: deploy puts what `inserted` matches between head and tail, every other byte
+ * kept; the web app's parser reads it; verify holds; the next deploy changes nothing; rollback
+ * gives back the exact bytes.
+ */
+async function encodedFileCycle(t: ExecutionContext, n: number, head: string, old: string, tail: string, inserted: RegExp): Promise<void> {
   const host = 'web-3';
-  const head = "# -*- coding: latin-1 -*-\n# Param\u00e9tres locaux de l'instance PEM (caf\u00e9)\nSERVER_MODE = True\nCONFIG_DATABASE_URI = ";
-  const oldValue = "''";
-  const tail = "  # d\u00e9sactiv\u00e9 jusqu'\u00e0 la migration\nLABEL = 'Caf\u00e9 cr\u00e8me'\nLOG_LEVEL = 20\n";
-  const original = Buffer.from(head + oldValue + tail, 'latin1');
-  t.true(original.includes(0xe9) && !original.includes(0xc3), 'Latin-1 bytes, no UTF-8');
+  const original = Buffer.from(head + old + tail, 'latin1');
   await writeFile(lab.hostPath(host, FILE), original); // the existing file: root:www-data 0640 kept
   t.regex(await statOn(lab, host, FILE), /^640 root:www-data /);
   const before = await snapshot();
 
-  const d = await deploy(10);
+  const d = await deploy(n);
   t.is(d.code, 0, d.stdout + d.stderr);
   t.regex(recap(d.stdout).get(host) ?? '', /changed=1 /);
   const after = await readFile(lab.hostPath(host, FILE));
-  const text = after.toString('latin1'); // one character a byte: comparing these strings compares bytes
-  t.true(text.startsWith(head), 'every byte before the value kept');
-  t.true(text.endsWith(tail), 'every byte after the value kept');
-  t.regex(text.slice(head.length, text.length - tail.length), new RegExp(`^${uriPattern()}$`));
+  const text = after.toString('latin1');
+  t.true(text.startsWith(head), 'every byte before the change kept');
+  t.true(text.endsWith(tail), 'every byte after the change kept');
+  t.regex(text.slice(head.length, text.length - tail.length), inserted);
   t.regex(await statOn(lab, host, FILE), /^640 root:www-data /);
 
-  // The web app's parser reads it (Python honours the coding line).
+  // The web app's parser reads it (Python honours the coding line, and skips a BOM).
   const p = await lab.exec(host, ['/usr/bin/python3', lab.webTools!.consumer, '--parse', FILE], { user: 'www-data' });
   t.is(p.code, 0, p.stdout + p.stderr);
-  const v = await cli(['verify', '-i', lab.inventoryPath], env(10));
+  const v = await cli(['verify', '-i', lab.inventoryPath], env(n));
   t.is(v.code, 0, v.stdout + v.stderr);
 
-  // The next deploy finds nothing to change (it used to fail with "changed since it was read").
-  const again = await cli(['deploy', '-i', lab.inventoryPath, '--json'], env(10));
+  const again = await cli(['deploy', '-i', lab.inventoryPath, '--json'], env(n));
   t.is(again.code, 0, again.stdout + again.stderr);
   const doc = JSON.parse(again.stdout) as JsonRun;
   for (const [h, res] of Object.entries(doc.hosts)) t.is(res.changed + res.failed, 0, `${h}: ${JSON.stringify(res.steps)}`);
@@ -276,6 +277,21 @@ test.serial('a config_local.py in Latin-1 with a coding line keeps every byte ou
   t.is(r.code, 0, r.stdout + r.stderr);
   t.deepEqual(await readFile(lab.hostPath(host, FILE)), original, 'the exact original bytes');
   t.deepEqual(await snapshot(), before);
+}
+
+test.serial('a config_local.py in Latin-1 with a coding line keeps every byte outside the URI, stays unchanged on the next deploy, and rolls back exactly', async (t) => {
+  // The next deploy used to fail with "changed since it was read".
+  const head = "# -*- coding: latin-1 -*-\n# Param\u00e9tres locaux de l'instance PEM (caf\u00e9)\nSERVER_MODE = True\nCONFIG_DATABASE_URI = ";
+  const tail = "  # d\u00e9sactiv\u00e9 jusqu'\u00e0 la migration\nLABEL = 'Caf\u00e9 cr\u00e8me'\nLOG_LEVEL = 20\n";
+  t.true(Buffer.from(head + tail, 'latin1').includes(0xe9) && !Buffer.from(head + tail, 'latin1').includes(0xc3), 'Latin-1 bytes, no UTF-8');
+  await encodedFileCycle(t, 10, head, "''", tail, new RegExp(`^${uriPattern()}$`));
+});
+
+test.serial('a UTF-8 config_local.py that starts with a BOM (a Windows editor, CRLF) gets the URI appended, every other byte kept', async (t) => {
+  // It used to be refused on every run: "not valid Python (line 1: invalid character U+00BB)".
+  const utf8 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+  const head = '\u00ef\u00bb\u00bf' + utf8('# Réglages locaux, édités sous Windows\r\nSERVER_MODE = True\r\nLABEL = "Café"\r\n');
+  await encodedFileCycle(t, 12, head, '', '', new RegExp(`^CONFIG_DATABASE_URI = ${uriPattern()}\\r\\n$`));
 });
 
 // ---- a link that leads nowhere -------------------------------------------------------------------

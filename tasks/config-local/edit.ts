@@ -2,7 +2,7 @@
 // assignment afterwards, at the place of the first existing one, every other byte unchanged.
 // Pure: text in, text out. The apply step does the I/O, backups and py_compile.
 
-import { ConfigParseError, tokenize, type Token } from './tokenize.ts';
+import { bomLength, ConfigParseError, tokenize, type Token } from './tokenize.ts';
 import { decodePythonString } from './pystring.ts';
 
 export { ConfigParseError } from './tokenize.ts';
@@ -104,7 +104,7 @@ export function setConfigValue(text: string, name: string, pythonExpr: string): 
 
   const first = active[0];
   if (first === undefined) {
-    const body = text.startsWith('\ufeff') ? text.slice(1) : text;
+    const body = text.slice(bomLength(text));
     const needsBreak = body.length > 0 && !/[\r\n]$/.test(body);
     const newText = `${text}${needsBreak ? eol : ''}${statement}${eol}`;
     return { newText, changed: true, line: countLines(newText) - 1, disabled: [], untouched };
@@ -149,7 +149,7 @@ function countLines(text: string): number {
 }
 
 function startOfLine(text: string, offset: number): number {
-  const floor = text.startsWith('\ufeff') ? 1 : 0;
+  const floor = bomLength(text);
   let i = offset;
   while (i > floor && text[i - 1] !== '\n' && text[i - 1] !== '\r') i--;
   return i;

@@ -59,6 +59,16 @@ export function lineBreakAt(src: string, i: number): number {
   return 0;
 }
 
+/**
+ * Length of a leading UTF-8 byte order mark: U+FEFF in decoded text, or its three bytes EF BB BF
+ * in a byte string (files/text.ts: config_local.py is edited one character per byte). Python
+ * skips it; so do we.
+ */
+export function bomLength(src: string): number {
+  if (src.charCodeAt(0) === 0xfeff) return 1;
+  return src.startsWith('\u00ef\u00bb\u00bf') ? 3 : 0;
+}
+
 /** Tokenizes Python source. A leading BOM is skipped. Throws ConfigParseError on invalid input. */
 export function tokenize(src: string): Token[] {
   return new Tokenizer(src).run();
@@ -76,7 +86,7 @@ class Tokenizer {
   private lineHasCode = false;
 
   constructor(private readonly src: string) {
-    this.i = src.charCodeAt(0) === 0xfeff ? 1 : 0;
+    this.i = bomLength(src);
     this.lineStart = this.i;
   }
 

@@ -48,6 +48,10 @@ export function webFactsOp(w: WebSettings): RemoteOp<WebFacts> {
     read(out) {
       const [[file, configPy, passfile], programs, libpq] = op.read(out);
       if (file!.state === 'special') throw new OpError(`${w.configLocal} is not a regular file`, undefined, 'check pem_config_local');
+      // Planned as a new file, it would fail at the write, every run: the path is taken (by the link).
+      if (file!.state === 'dangling') {
+        throw new OpError(`${w.configLocal} is a symbolic link to a file that does not exist`, undefined, 'create the file it points to (it is edited where the link leads), or remove the link');
+      }
       if (file!.state === 'unreadable') throw new OpError(`${w.configLocal} is not readable by the SSH user`, undefined, 'set ansible_become so the file is read as root');
       return { file: file!, configPy: configPy!, python3: programs['python3'] !== undefined, ...(libpq !== undefined ? { libpq } : {}), ...(passfile ? { passfile } : {}) };
     },

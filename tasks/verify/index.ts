@@ -160,7 +160,8 @@ function uriFromRead(host: string, w: WebSettings, out: Output, becomeUser: stri
     throw new HostError(host, 'config_local.py', `cannot read ${w.configLocal}: ${e.message}`, becomeUser ? undefined : 'the file is 0640: set ansible_become so verify reads it as root');
   }
   const f = read.file;
-  if (f.state === 'absent' || f.state === 'dangling') throw new HostError(host, 'config_local.py', `${w.configLocal} does not exist`, 'run deploy');
+  if (f.state === 'absent') throw new HostError(host, 'config_local.py', `${w.configLocal} does not exist`, 'run deploy');
+  if (f.state === 'dangling') throw new HostError(host, 'config_local.py', `${w.configLocal} is a symbolic link to a file that does not exist`, 'create the file it points to, or remove the link; then run deploy');
   if (f.state === 'unreadable' || f.state === 'special') {
     throw new HostError(host, 'config_local.py', `${w.configLocal} is not readable`, 'set ansible_become so verify reads it as root');
   }

@@ -10,6 +10,7 @@ import {
   readConfigValue,
   setConfigValue,
 } from '../../tasks/config-local/edit.ts';
+import { bytesAsText, insertable, textAsBytes } from '../../tasks/files/text.ts';
 
 const NAME = 'CONFIG_DATABASE_URI';
 const URI = 'postgresql://pem_user_settings:s%40cr%C3%A9t@pem1.example.com,pem2.example.com:5432/pem_user_settings?target_session_attrs=read-write';
@@ -276,4 +277,27 @@ test('every edited file is valid Python that binds CONFIG_DATABASE_URI to the UR
   const values = JSON.parse(stdout.trimEnd().split('\n').at(-1)!) as unknown[];
   cases.forEach((c, i) => t.is(values[i], URI, c.name));
   t.deepEqual(values[cases.length], literals.map((c) => c.value));
+});
+
+test('a UTF-8 BOM in a file read as bytes (files/text.ts) is skipped like Python skips it, and kept', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-local-bom-'));
+  const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+  const files: [string, Buffer, number][] = [
+    [`${NAME} = 'x'  # caf\u00e9\n`, Buffer.from(`${SET}  # caf\u00e9\n`, 'utf8'), 1],
+    ['A = 1\r\n', Buffer.from(`A = 1\r\n${SET}\r\n`, 'utf8'), 2],
+    ['', Buffer.from(`${SET}\n`, 'utf8'), 1],
+  ].map(([before, after, line], i) => {
+    const bytes = Buffer.concat([BOM, Buffer.from(before as string, 'utf8')]);
+    const r = setConfigValue(bytesAsText(bytes), NAME, insertable(LIT));
+    const out = textAsBytes(r.newText);
+    t.deepEqual(out, Buffer.concat([BOM, after as Buffer]), `case ${i}`);
+    t.is(r.line, line as number, `case ${i}: line`);
+    t.is(readConfigValue(r.newText, NAME), URI, `case ${i}: read back`);
+    const path = join(dir, `bom${i}.py`);
+    writeFileSync(path, out);
+    return [path, out, i];
+  });
+  const script = 'import json, runpy, sys\nprint(json.dumps([runpy.run_path(p)["CONFIG_DATABASE_URI"] for p in sys.argv[1:]]))';
+  const values = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, ...files.map((f) => f[0])], { encoding: 'utf8' })) as unknown[];
+  t.deepEqual(values, files.map(() => URI));
 });

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CI=${CI:-}
 lab=demo
-npx tsx test/lab/cli.ts up --name "$lab" --subnet 10.231.200.0/24
+# The web hosts get the web app's own parser as pem_web_python (verify parses the URI with it) and a
+# stand-in web app as pem_web_restart / pem_web_health (the first deploy bootstraps its schema).
+npx tsx test/lab/cli.ts up --name "$lab" --subnet 10.231.250.0/24 --web-python --web-app
 inv=$(npx tsx test/lab/cli.ts path --name "$lab")/inventory.ini
 # The role's password comes from the environment or a .env file beside the inventory, never the inventory.
 export PEM_SETTINGS_PASSWORD=${PEM_SETTINGS_PASSWORD:-"demo-Passw0rd/with:odd@chars"}

@@ -262,7 +262,7 @@ async function build(plan: LabPlan, dir: string, root: boolean, pg: { bin: strin
     layOutHost({ labDir: dir, host, sshPort, pgDataPath, asRoot: root, pgOwner, webGroup, webIndex: webIndex(host), etcHosts, ...(homes ? { homes } : {}),
       // EDB flavour: the server's own tree at /usr/edb/as15, and psql hidden from PATH.
       ...(edb ? { extraBackendMounts: [[pg.bin.replace(/\/bin$/, ''), EDB.home], ['/dev/null', '/usr/bin/psql']] as [string, string][] } : {}),
-      ...(shapes.rootLogin ? { hide: NO_SUDO } : {}),
+      ...(shapes.rootLogin ? { rootHome: true, hide: NO_SUDO } : {}),
       ...(shapes.webOnPrimary && host.role === 'primary' ? { alsoWeb: true } : {}) })),
     shapes.webPython || shapes.webApp ? installWebTools(dir, { lazy: shapes.webApp === 'lazy' }) : undefined]);
 

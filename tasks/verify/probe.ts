@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import type { Connection } from '../../src/connection.ts';
+import { passwordBytes } from '../database/scram.ts';
 import type { HostPort } from './uri.ts';
 
 export interface Credentials {
@@ -103,7 +104,9 @@ async function openSession(conn: Connection, target: HostPort, database: string,
     host: target.host,
     port: target.port,
     user: cred.user,
-    password: cred.password,
+    // The password as libpq prepares it for SCRAM (SASLprep, or the raw bytes where SASLprep
+    // fails): the web app's libpq and this session then hash the same bytes.
+    password: libpqPassword(cred.password),
     database,
     // TLS is required (sslmode=require, as the hostssl rule demands); the lab and many sites use
     // self-signed certificates, and verify checks that TLS is used, not who signed it.
@@ -154,4 +157,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The password libpq would hash, as a string for pg (whose own SASLprep leaves a prepared one as it is). */
+export function libpqPassword(password: string): string {
+  try {
+    return passwordBytes(password).toString('utf8');
+  } catch {
+    return password; // not storable at all: the server will refuse it either way
+  }
 }

@@ -4,7 +4,7 @@
 // A benchmark, not a test: it asserts nothing, it measures.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -86,6 +86,31 @@ interface SizeResult {
   perHost: Record<string, { web: HostStats; primary: HostStats; standby: HostStats }>;
   peakRssMb: number;
   labStartMs: number;
+  /** CPU time (user + system) of everything a run started on a web host, per web host, median of runs. */
+  remoteCpuMsPerWebHost: Record<string, number>;
+}
+
+/**
+ * CPU used on a lab host by everything its sshd started and reaped (each connection's sshd
+ * waits for its session's processes, the listener for each connection's sshd): the cutime and
+ * cstime of the listening sshd, in milliseconds. Hosts share the machine's PID namespace.
+ */
+function sshdChildrenCpuMs(lab: Lab, host: string): number {
+  const pid = lab.host(host).pid;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "pid (comm) ", field 3 is the state: cutime and cstime are fields 16 and 17 of the whole line.
+  return (Number(fields[13]) + Number(fields[14])) * 10; // clock ticks of 10 ms (USER_HZ 100)
+}
+
+/** Runs `work`, then the average CPU per web host of what it started there (connections closed by then). */
+async function withRemoteCpu<T>(lab: Lab, work: () => Promise<T>): Promise<{ result: T; cpuMs: number }> {
+  const webs = lab.hosts.filter((h) => h.role === 'web').map((h) => h.name);
+  const before = webs.map((h) => sshdChildrenCpuMs(lab, h));
+  const result = await work();
+  await new Promise((done) => setTimeout(done, 300)); // the sshds reap their sessions
+  const after = webs.map((h) => sshdChildrenCpuMs(lab, h));
+  return { result, cpuMs: Math.round(after.reduce((a, x, i) => a + x - before[i]!, 0) / webs.length) };
 }
 
 async function benchSize(web: number, runs: number): Promise<SizeResult> {
@@ -93,15 +118,21 @@ async function benchSize(web: number, runs: number): Promise<SizeResult> {
   const lab = await startLab({ name: 'bn', subnet: '10.233.0.0/22', webHosts: web });
   const labStartMs = performance.now() - t0;
   const inv = lab.inventoryPath;
+  const cpu: Record<string, number[]> = { 'deploy (first run)': [], 'deploy (no-op)': [], 'deploy --check': [] };
+  const timedCpu = async (what: string, args: string[]) => {
+    const { result, cpuMs } = await withRemoteCpu(lab, () => runCli(args));
+    cpu[what]!.push(cpuMs);
+    return result;
+  };
   const samples: Record<string, Timed[]> = { floor: [], 'floor with sudo': [], startup: [], 'deploy (first run)': [], 'deploy (no-op)': [], 'deploy --check': [], verify: [], rollback: [] };
   try {
     for (let i = 0; i < runs; i++) {
       samples['floor']!.push({ ms: await floor(lab), code: 0 });
       samples['floor with sudo']!.push({ ms: await floor(lab, true), code: 0 });
       samples['startup']!.push(await runCli(['hosts', '-i', inv, '--limit', 'web-1', '--json']));
-      samples['deploy --check']!.push(await runCli(['deploy', '-i', inv, '--check', '--json']));
-      samples['deploy (first run)']!.push(await runCli(['deploy', '-i', inv, '--json']));
-      samples['deploy (no-op)']!.push(await runCli(['deploy', '-i', inv, '--json']));
+      samples['deploy --check']!.push(await timedCpu('deploy --check', ['deploy', '-i', inv, '--check', '--json']));
+      samples['deploy (first run)']!.push(await timedCpu('deploy (first run)', ['deploy', '-i', inv, '--json']));
+      samples['deploy (no-op)']!.push(await timedCpu('deploy (no-op)', ['deploy', '-i', inv, '--json']));
       samples['verify']!.push(await runCli(['verify', '-i', inv, '--json']));
       samples['rollback']!.push(await runCli(['rollback', '-i', inv, '--purge', '--json']));
       process.stderr.write(`bench: web=${web} run ${i + 1}/${runs} done\n`);
@@ -119,7 +150,8 @@ async function benchSize(web: number, runs: number): Promise<SizeResult> {
     if (hosts?.['web-1'] && hosts['pg-primary']) perHost[k] = { web: hosts['web-1'], primary: hosts['pg-primary'], standby: hosts['pg-standby']! };
   }
   const peakRssMb = Math.round(Math.max(...Object.values(samples).flat().map((s) => s.json?.stats?.maxRssKb ?? 0)) / 1024);
-  return { web, runs, medianMs, medianInRunMs, ratioToFloor, perHost, peakRssMb, labStartMs: Math.round(labStartMs) };
+  const remoteCpuMsPerWebHost = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round(median(v))]));
+  return { web, runs, medianMs, medianInRunMs, ratioToFloor, perHost, peakRssMb, labStartMs: Math.round(labStartMs), remoteCpuMsPerWebHost };
 }
 
 function table(r: SizeResult): string {
@@ -128,6 +160,7 @@ function table(r: SizeResult): string {
   for (const k of Object.keys(r.medianMs)) {
     rows.push(`| ${k} | ${r.medianMs[k]} | ${r.medianInRunMs[k] ?? '-'} | ${r.ratioToFloor[k] ?? '-'} |`);
   }
+  rows.push('', '| remote CPU per web host | ms |', '|---|---:|', ...Object.entries(r.remoteCpuMsPerWebHost).map(([k, v]) => `| ${k} | ${v} |`));
   rows.push('', '| per host | web-1: conns / cmds / bytes out / in | pg-primary | pg-standby |', '|---|---|---|---|');
   const f = (s: HostStats) => `${s.connections} / ${s.commands} / ${s.bytesSent} / ${s.bytesReceived}`;
   for (const [k, v] of Object.entries(r.perHost)) rows.push(`| ${k} | ${f(v.web)} | ${f(v.primary)} | ${f(v.standby)} |`);

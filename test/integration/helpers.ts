@@ -106,3 +106,14 @@ export function webAppRestart(consumer: string, then = 'echo restarted >> /tmp/r
 export async function webAppSchema(lab: Lab): Promise<void> {
   await sql(lab, 'pg-primary', 'CREATE TABLE IF NOT EXISTS public.webapp_started (id int); ALTER TABLE public.webapp_started OWNER TO pem_user_settings;', 'pem_user_settings');
 }
+
+/** Recap rows (`host : ok=… changed=…`) by host. */
+export function recapRows(stdout: string): Map<string, string> {
+  const rows = new Map<string, string>();
+  const at = stdout.indexOf('\nRECAP\n');
+  for (const line of stdout.slice(at + 7).split('\n')) {
+    if (!line.trim()) break;
+    rows.set(line.split(' ')[0]!, line);
+  }
+  return rows;
+}

@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { startLab, type Lab, type LocalUser } from '../lab/lab.ts';
-import { cli, sql } from './helpers.ts';
+import { cli, sql, recapRows } from './helpers.ts';
 import { fileOn, namesIn, password, statOn, type JsonRun } from './faults-shared.ts';
 
 // Namespaces are machine-wide: this file's lab is named ss* on 10.231.210.0/24 only.
@@ -38,15 +38,7 @@ const sh = async (host: string, script: string, ...args: string[]): Promise<stri
 };
 const runIdOf = (stdout: string): string => /^pem-settings deploy run (\S+)$/m.exec(stdout)?.[1] ?? '';
 
-function recap(stdout: string): Map<string, string> {
-  const rows = new Map<string, string>();
-  const at = stdout.indexOf('\nRECAP\n');
-  for (const line of stdout.slice(at + 7).split('\n')) {
-    if (!line.trim()) break;
-    rows.set(line.split(' ')[0]!, line);
-  }
-  return rows;
-}
+const recap = recapRows;
 
 function allUnchanged(t: ExecutionContext, stdout: string): void {
   const rows = recap(stdout);

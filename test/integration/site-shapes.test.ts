@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../lab/lab.ts';
-import { cli, sql } from './helpers.ts';
+import { cli, sql, recapRows } from './helpers.ts';
 import { fileOn, inventoryWith, namesIn, password, processesOn, spawnCli, waitUntil, type JsonRun } from './faults-shared.ts';
 
 // Namespaces are machine-wide: this file's labs are named ss* on 10.231.200-203.0/24 only.
@@ -38,16 +38,7 @@ const env = (n: number) => ({ PEM_SETTINGS_PASSWORD: password(n) });
 const deploy = (lab: Lab, n: number, ...args: string[]) => cli(['deploy', '-i', lab.inventoryPath, ...args], env(n));
 const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Recap rows (`host : ok=… changed=…`) by host. */
-function recap(stdout: string): Map<string, string> {
-  const rows = new Map<string, string>();
-  const at = stdout.indexOf('\nRECAP\n');
-  for (const line of stdout.slice(at + 7).split('\n')) {
-    if (!line.trim()) break;
-    rows.set(line.split(' ')[0]!, line);
-  }
-  return rows;
-}
+const recap = recapRows;
 
 /** Every inventory host of the job: the backends and the [webhosts] names. */
 const jobHosts = (lab: Lab): string[] => [...new Set([...BACKENDS.filter((b) => lab.hosts.some((h) => h.name === b)), ...lab.webHostNames])];

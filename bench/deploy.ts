@@ -91,26 +91,47 @@ interface SizeResult {
 }
 
 /**
- * CPU used on a lab host by everything its sshd started and reaped (each connection's sshd
- * waits for its session's processes, the listener for each connection's sshd): the cutime and
- * cstime of the listening sshd, in milliseconds. Hosts share the machine's PID namespace.
+ * CPU used on the lab's web hosts by everything their sshds start: each sshd is moved into a
+ * cpuacct cgroup of its own (v1, as this machine mounts it), which every process it forks
+ * inherits — sessions, sudo, runuser, psql, python — and `cpuacct.usage` adds up their CPU.
+ * Hosts share the machine's cores, so wall time alone cannot tell remote work from waiting.
  */
-function sshdChildrenCpuMs(lab: Lab, host: string): number {
-  const pid = lab.host(host).pid;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ", field 3 is the state: cutime and cstime are fields 16 and 17 of the whole line.
-  return (Number(fields[13]) + Number(fields[14])) * 10; // clock ticks of 10 ms (USER_HZ 100)
-}
+class RemoteCpu {
+  private readonly dirs: string[];
+  constructor(private readonly lab: Lab) {
+    this.dirs = lab.hosts.filter((h) => h.role === 'web').map((h) => {
+      const dir = `/sys/fs/cgroup/cpuacct/pemsbench-${lab.name}-${h.name}`;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${dir}/cgroup.procs`, String(h.pid));
+      return dir;
+    });
+  }
 
-/** Runs `work`, then the average CPU per web host of what it started there (connections closed by then). */
-async function withRemoteCpu<T>(lab: Lab, work: () => Promise<T>): Promise<{ result: T; cpuMs: number }> {
-  const webs = lab.hosts.filter((h) => h.role === 'web').map((h) => h.name);
-  const before = webs.map((h) => sshdChildrenCpuMs(lab, h));
-  const result = await work();
-  await new Promise((done) => setTimeout(done, 300)); // the sshds reap their sessions
-  const after = webs.map((h) => sshdChildrenCpuMs(lab, h));
-  return { result, cpuMs: Math.round(after.reduce((a, x, i) => a + x - before[i]!, 0) / webs.length) };
+  private usageMs(): number[] {
+    return this.dirs.map((d) => Number(readFileSync(`${d}/cpuacct.usage`, 'utf8')) / 1e6);
+  }
+
+  /** Runs `work`; the average CPU per web host of what it started there. */
+  async measure<T>(work: () => Promise<T>): Promise<{ result: T; cpuMs: number }> {
+    const before = this.usageMs();
+    const result = await work();
+    const after = this.usageMs();
+    return { result, cpuMs: Math.round(after.reduce((a, x, i) => a + x - before[i]!, 0) / this.dirs.length) };
+  }
+
+  /** Moves what is left back to the root group and removes the groups. */
+  close(): void {
+    for (const d of this.dirs) {
+      for (const pid of readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) {
+        try {
+          writeFileSync('/sys/fs/cgroup/cpuacct/cgroup.procs', pid);
+        } catch {
+          // gone already
+        }
+      }
+      spawnSync('rmdir', [d]);
+    }
+  }
 }
 
 async function benchSize(web: number, runs: number): Promise<SizeResult> {
@@ -119,8 +140,9 @@ async function benchSize(web: number, runs: number): Promise<SizeResult> {
   const labStartMs = performance.now() - t0;
   const inv = lab.inventoryPath;
   const cpu: Record<string, number[]> = { 'deploy (first run)': [], 'deploy (no-op)': [], 'deploy --check': [] };
+  const remote = new RemoteCpu(lab);
   const timedCpu = async (what: string, args: string[]) => {
-    const { result, cpuMs } = await withRemoteCpu(lab, () => runCli(args));
+    const { result, cpuMs } = await remote.measure(() => runCli(args));
     cpu[what]!.push(cpuMs);
     return result;
   };
@@ -138,6 +160,7 @@ async function benchSize(web: number, runs: number): Promise<SizeResult> {
       process.stderr.write(`bench: web=${web} run ${i + 1}/${runs} done\n`);
     }
   } finally {
+    remote.close();
     await lab.stop();
   }
   const medianMs = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Math.round(median(v.map((s) => s.ms)))]));

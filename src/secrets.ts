@@ -135,7 +135,7 @@ export function maskSecretPairs(text: string): string {
   let from = 0;
   PAIR.lastIndex = 0;
   for (let m = PAIR.exec(text); m; m = PAIR.exec(text)) {
-    const [whole, quote, name, sep] = m as unknown as [string, string, string, string];
+    const [whole = '', quote = '', name = '', sep = ''] = m;
     const at = m.index + whole.length;
     // `name == x` compares; `user:pw` in a URI and `host:port` are not `name: value`.
     const isPair = text[at] !== '=' && (!sep.trimStart().startsWith(':') || sep.includes(':=') || quote !== '' || /:[ \t]/.test(sep));
@@ -222,10 +222,13 @@ function encodedForms(s: string): string[] {
  * command that echoes config_local.py).
  */
 export function redactDeep<T>(value: T, secrets: readonly string[]): T {
-  if (typeof value === 'string') return redact(value, secrets) as T;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets)) as T;
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, secrets)])) as T;
-  }
+  return mapStrings(value, (text) => redact(text, secrets));
+}
+
+/** A copy of a JSON-like value with `f` applied to every string in it. */
+export function mapStrings<T>(value: T, f: (text: string) => string): T {
+  if (typeof value === 'string') return f(value) as T;
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, f)) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, f)])) as T;
   return value;
 }

@@ -127,7 +127,7 @@ export function parseHostAddress(text: string): Parsed<HostAddress> {
 export function parseCidr(text: string): Parsed<string> {
   const m = /^([^/]*)\/([^/]*)$/.exec(text);
   if (!m) return no(`"${text}" is not a CIDR (address/prefix, like 10.0.2.0/24)`);
-  const [, addressText, prefixText] = m as unknown as [string, string, string];
+  const [, addressText = '', prefixText = ''] = m;
   const v4 = parseIPv4(addressText);
   const v6 = v4 ? undefined : ipv6Groups(addressText);
   if (!v4 && !v6) {

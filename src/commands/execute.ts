@@ -11,7 +11,7 @@ import { recapJson, renderRecap } from '../output/recap.ts';
 import { progressFor } from '../output/progress.ts';
 import { buildRunRecord, inventoryChecksum, RecordWriteError, writeRunRecord, type RunRecord } from '../records.ts';
 import { runStages, type HostRecap, type RunOutcome, type Stage } from '../runner.ts';
-import { redact, redactDeep } from '../secrets.ts';
+import { mapStrings, maskSecretsInText, redact, redactDeep } from '../secrets.ts';
 import { lockHolder, type CommonOptions, type Prepared } from './prepare.ts';
 
 export interface ExecuteOptions {
@@ -39,7 +39,9 @@ export interface Output {
 
 export function outputFor(io: Io, prepared: Prepared): Output {
   const secrets = [...prepared.job.secrets, ...(prepared.job.becomePassword ? [prepared.job.becomePassword] : [])];
-  const out = (text: string) => io.stdout(redact(text, secrets));
+  // The run's own passwords in every form they travel in, then anything shaped like a secret
+  // that a host printed (a restart that echoes MAIL_PASSWORD, a URI with a password).
+  const out = (text: string) => io.stdout(maskSecretsInText(redact(text, secrets)));
   return { out, notify: (text) => out(`pem-settings: ${text}\n`), mask: (s) => void (s && secrets.push(s)), secrets };
 }
 
@@ -122,7 +124,7 @@ function keepRecord(opts: CommonOptions, prepared: Prepared, exec: ExecuteOption
     ...(interrupted ? { interrupted: true } : {}),
   }, outcome.hosts);
   // Step messages may quote what a host printed: the record gets the same guard as the screen.
-  return record ? writeRunRecord(prepared.stateDir, redactDeep(record, secrets)) : undefined;
+  return record ? writeRunRecord(prepared.stateDir, mapStrings(redactDeep(record, secrets), (text) => maskSecretsInText(text))) : undefined;
 }
 
 /** `<inventory>.retry` beside the inventory, listing the hosts that failed; usable as --limit @file. */

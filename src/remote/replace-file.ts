@@ -30,6 +30,8 @@ export interface ReplaceRequest {
   mode?: string;
   /** Copy the existing file first to its own path plus this suffix (beside it); never readable by others. */
   backupSuffix?: string;
+  /** The existing file's octal mode as read, when known: a backup of a file others cannot read needs no chmod. */
+  modeRead?: string;
   /** Name stem of the temporary file, e.g. ".config_local". */
   tempStem: string;
   /** A check of the new file, given as $1; prints why it failed on standard output. */
@@ -81,13 +83,17 @@ function validation(r: ReplaceRequest): string[] {
 function readability(r: ReplaceRequest): string[] {
   if (!r.readableBy) return ['echo "#reader -"'];
   const pick = 'user' in r.readableBy ? `u=${shellQuote(r.readableBy.user)}` : `u=$(\n${r.readableBy.detect}\n) || u=`;
+  const noUser = `echo "user $u does not exist on the host; nothing was changed" >&2; exit ${E.unreadableByUser}`;
+  // The usual way through costs one process: `[ -O / ]` (a builtin) is true only for root, who
+  // owns /; whether the user exists is asked only when the check failed.
   return [
     pick,
     'if [ -z "$u" ]; then echo "#reader -"',
-    `elif ! id -u "$u" >/dev/null 2>&1; then echo "user $u does not exist on the host; nothing was changed" >&2; exit ${E.unreadableByUser}`,
-    'elif [ "$(id -u)" = 0 ]; then',
-    `  runuser -u "$u" -- test -r "$tmp" || { echo "the web app user $u could not read the new file (owner $(stat -c %U:%G "$tmp"), mode $(stat -c %a "$tmp")); nothing was changed" >&2; exit ${E.unreadableByUser}; }`,
-    '  echo "#reader $u checked"',
+    'elif [ -O / ]; then',
+    '  if runuser -u "$u" -- test -r "$tmp" 2>/dev/null; then echo "#reader $u checked"',
+    `  elif ! id -u "$u" >/dev/null 2>&1; then ${noUser}`,
+    `  else echo "the web app user $u could not read the new file (owner $(stat -c %U:%G "$tmp"), mode $(stat -c %a "$tmp")); nothing was changed" >&2; exit ${E.unreadableByUser}; fi`,
+    `elif ! id -u "$u" >/dev/null 2>&1; then ${noUser}`,
     'else echo "#reader $u unchecked"; fi',
   ];
 }
@@ -104,7 +110,7 @@ export function replaceFile(r: ReplaceRequest): RemoteOp<Replaced> {
     ...(r.backupSuffix && r.expect !== 'absent' ? [
       `backup="$t"${shellQuote(r.backupSuffix)}`,
       // The backup may hold a password: like the file it copies, never readable by others.
-      `cp -p -- "$t" "$backup" && chmod o-rwx "$backup" || { echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit ${E.backupFailed}; }`,
+      `cp -p -- "$t" "$backup"${r.modeRead !== undefined && r.modeRead.endsWith('0') ? '' : ' && chmod o-rwx "$backup"'} || { echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit ${E.backupFailed}; }`,
     ] : []),
     `tmp=$(mktemp "\${t%/*}/${r.tempStem}.pem-settings.XXXXXX") || { tmp=; echo "cannot create a temporary file beside $t (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; }`,
     // A write cut short (disk full) must never be renamed into place: it could be a valid but shorter file.

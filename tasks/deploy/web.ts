@@ -97,7 +97,7 @@ export function planWebHost(host: string, w: WebSettings, facts: WebFacts, uri: 
     ...(result.changed ? { diff: { path: w.configLocal, before: maskConfigSecrets(exists ? displayText(f.bytes) : ''), after: maskConfigSecrets(displayText(after)) } } : {}),
   };
   const write: ConfigWrite | undefined = changed ? {
-    path: w.configLocal, expect: exists ? { sha256: f.sha256, target: f.target } : 'absent', bytes: after, mode: mode.toString(8),
+    path: w.configLocal, expect: exists ? { sha256: f.sha256, target: f.target } : 'absent', bytes: after, mode: mode.toString(8), ...(exists ? { modeRead: f.mode } : {}),
     ...(owner ? { owner } : {}), ...(w.webUser ? { webUser: w.webUser } : {}),
   } : undefined;
   return { file, ...(write ? { write } : {}), ...restartOf(host, w, result.changed || modeChanged, exists ? f.sha256 : undefined, pending) };

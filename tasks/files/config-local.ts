@@ -25,6 +25,8 @@ export interface ConfigWrite {
   owner?: string;
   /** Octal mode; default: the existing file's. */
   mode?: string;
+  /** The existing file's mode as read (a backup of a file others cannot read needs no chmod). */
+  modeRead?: string;
   /** pem_web_user; else the user of a running web app, when one is found. */
   webUser?: string;
 }
@@ -33,6 +35,7 @@ export function configLocalReplace(w: ConfigWrite, backupSuffix?: string): Repla
   return {
     path: w.path, expect: w.expect, bytes: w.bytes, tempStem: '.config_local',
     ...(w.mode ? { mode: w.mode } : {}),
+    ...(w.modeRead ? { modeRead: w.modeRead } : {}),
     ...(w.owner ? { owner: w.owner } : {}),
     ...(backupSuffix ? { backupSuffix } : {}),
     validate: { what: 'Python\'s syntax check', command: `command -v python3 >/dev/null 2>&1 || exit 0\npython3 -I -S -c ${shellQuote(COMPILE)} "$1"` },

@@ -300,3 +300,19 @@ test('lock: another run\'s lock is busy, naming its holder without control chara
     held.kill();
   }
 });
+
+test('replaceFile: a file owned by another user (pg_hba.conf owned by root, written as postgres) is refused, never given a new owner', (t) => {
+  // Needs two users: as root, the script runs as `nobody` in a directory nobody may write.
+  if (!isRoot) return t.pass('only root can run a script as another user here');
+  const d = dir();
+  chmodSync(d, 0o777);
+  const f = join(d, 'pg_hba.conf');
+  writeFileSync(f, 'local all all peer\n', { mode: 0o644 });
+  const op = replaceFile(request(f, Buffer.from('local all all peer\n'), { backupSuffix: '.bak', tempStem: '.pg_hba' }));
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', '/bin/sh', '-s'], { input: op.script, encoding: 'utf8', cwd: '/' });
+  t.is(r.status, REPLACE_EXIT.ownerFailed, r.stderr);
+  t.regex(r.stderr, /cannot give the new file the owner of the file it replaces and its mode as nobody; nothing was changed/);
+  t.is(readFileSync(f, 'utf8'), 'local all all peer\n');
+  t.is(statSync(f).uid, 0, 'still root\'s');
+  t.deepEqual(onlyFiles(d), ['pg_hba.conf']);
+});

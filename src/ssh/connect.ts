@@ -7,9 +7,9 @@ import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { NodeSSH, type Config } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
+import { ChannelCommand, remoteCommand, type ChannelCommandSpec, type ChannelOutcome } from './channel.ts';
 import { UnreachableError } from '../errors.ts';
 import type { Connection, ConnectionStats, ExecOptions, HoldResult, RunResult } from '../connection.ts';
-import { shellQuote } from '../remote/shell.ts';
 import {
   fingerprint, keysForHost, keyType, knownHostsLine, preferredHostKeyAlgorithms, verdictFor, type HostKeyVerdict,
 } from './known-hosts.ts';
@@ -155,38 +155,6 @@ function unreachable(target: ConnectTarget, e: Error, verdict: HostKeyVerdict | 
   return new UnreachableError(target.name, 'connect', `cannot connect: ${reason}`);
 }
 
-const BECOME_MARK = '__pem_settings_become_ok__';
-const SUDO_PROMPT = '[pem-settings sudo password]';
-
-export interface CommandInput {
-  /** The login user. */
-  login: string;
-  /** Another user to run as, if any. */
-  user?: string;
-  timeoutSec?: number;
-  /** sudo will be given a password on standard input when it asks. */
-  askPassword: boolean;
-}
-
-/**
- * The command line sshd runs: always `/bin/sh -s` reading the script from standard input, started
- * in `/` (a user switched to keeps the caller's directory, and psql run as postgres from root's
- * home complains on standard error), under timeout(1) (which stops the whole process group), as
- * another user through runuser when logged in as root (no sudo needed: many database servers
- * have none) and through sudo otherwise. It never carries a secret or the script itself.
- */
-export function remoteCommand(c: CommandInput): string {
-  const shell = c.timeoutSec === undefined ? '/bin/sh -s' : `timeout -k 5 ${c.timeoutSec} /bin/sh -s`;
-  if (c.user === undefined) return `cd / && exec ${shell}`;
-  const u = shellQuote(c.user);
-  if (c.login === 'root') return `cd / && exec runuser -u ${u} -- ${shell}`;
-  if (!c.askPassword) return `cd / && exec sudo -n -H -u ${u} -- ${shell}`;
-  // sudo reads the password from standard input when it asks; the marker tells us the shell
-  // itself has started, so the script never goes to sudo (nor the password to the shell).
-  const inner = `echo ${BECOME_MARK} >&2; exec ${shell}`;
-  return `cd / && exec sudo -S -p ${shellQuote(SUDO_PROMPT)} -H -u ${u} -- /bin/sh -c ${shellQuote(inner)}`;
-}
-
 class SshConnection implements Connection {
   private readonly counts: ConnectionStats = { connections: 1, commands: 0, bytesSent: 0, bytesReceived: 0 };
   private readonly socket: { bytesRead?: number; bytesWritten?: number } | undefined;
@@ -265,154 +233,5 @@ class SshConnection implements Connection {
   async close(): Promise<void> {
     this.ssh.dispose();
     for (const j of this.jumps.reverse()) j.dispose();
-  }
-}
-
-/** What a command on a channel settles with: its result, and how to let a held command finish. */
-interface ChannelOutcome {
-  result: RunResult;
-  release: () => Promise<void>;
-}
-
-/** What one command needs besides its channel. */
-interface ChannelCommandSpec {
-  script: string;
-  /** The line that settles a held command (see SshConnection.exec). */
-  holdUntil?: string;
-  timeoutSec?: number;
-  /** The password for sudo's prompt, when sudo will ask for one. */
-  password?: string;
-  /** Set when becoming another user: turns the standard error of a failed command into advice. */
-  becomeFailure?: (stderr: string, refused: boolean) => string;
-}
-
-/**
- * One command on one ssh2 channel: gives it the script (after sudo's password, if any), counts
- * the bytes both ways, collects its output and settles exactly once — when a held command prints
- * its line, or when the channel closes.
- */
-class ChannelCommand {
-  private readonly out: Buffer[] = [];
-  private errText = '';
-  private settled = false;
-  private safetyFired = false;
-  private readonly sudo: SudoDialogue;
-  private readonly closed: Promise<void>;
-
-  constructor(private readonly channel: ClientChannel, private readonly counts: ConnectionStats,
-    private readonly spec: ChannelCommandSpec, private readonly settle: (outcome: ChannelOutcome) => void) {
-    this.sudo = new SudoDialogue(channel, spec.password);
-    this.closed = new Promise<void>((done) => channel.on('close', () => done()));
-  }
-
-  start(): void {
-    this.armSafetyTimer();
-    this.channel.on('data', (d: Buffer) => this.onStdout(d));
-    this.channel.stderr.on('data', (d: Buffer) => this.onStderr(d));
-    this.channel.on('close', (code: number | null | undefined) => this.onClose(code));
-    // Without a password to give, standard input belongs to the script from the start.
-    if (this.sudo.started) this.sendScript();
-  }
-
-  // timeout(1) on the host stops the command; should the host not even manage that, the
-  // channel is closed from here a little later, so no step waits forever.
-  private armSafetyTimer(): void {
-    const { timeoutSec } = this.spec;
-    const safety = timeoutSec === undefined ? undefined : setTimeout(() => {
-      this.safetyFired = true;
-      this.channel.close();
-    }, (timeoutSec + 15) * 1000);
-    void this.closed.then(() => clearTimeout(safety));
-  }
-
-  /** Ends a held command's standard input, so its script can finish, and waits for the channel to close. */
-  private async release(): Promise<void> {
-    this.channel.end();
-    await this.closed;
-  }
-
-  private sendScript(): void {
-    const data = Buffer.from(this.spec.script);
-    this.counts.bytesSent += data.length;
-    if (this.spec.holdUntil) this.channel.write(data);
-    else this.channel.end(data);
-  }
-
-  private onStdout(d: Buffer): void {
-    this.counts.bytesReceived += d.length;
-    this.out.push(d);
-    if (this.spec.holdUntil && !this.settled) this.settleIfHeld(this.spec.holdUntil);
-  }
-
-  /** A held command settles once `holdUntil` is printed on a line of its own; what came before is its output. */
-  private settleIfHeld(holdUntil: string): void {
-    const text = Buffer.concat(this.out).toString('utf8');
-    const at = text.indexOf(`${holdUntil}\n`);
-    if (at >= 0 && (at === 0 || text[at - 1] === '\n')) {
-      this.settled = true;
-      this.settle({ result: { stdout: text.slice(0, at), stderr: this.errText, code: 0 }, release: () => this.release() });
-    }
-  }
-
-  private onStderr(d: Buffer): void {
-    this.counts.bytesReceived += d.length;
-    this.errText += d.toString('utf8');
-    if (this.sudo.started) return;
-    const { stderr, shellStarted } = this.sudo.answer(this.errText);
-    this.errText = stderr;
-    if (shellStarted) this.sendScript();
-  }
-
-  // ssh2 closes a channel with no exit status at all (undefined, not null as for a signal)
-  // only when the connection itself went away: the command's outcome is then unknown.
-  private onClose(code: number | null | undefined): void {
-    if (this.settled) return;
-    this.settled = true;
-    const { timeoutSec, becomeFailure } = this.spec;
-    const lost = code === undefined && !this.safetyFired;
-    const status = code ?? 255;
-    const stderr = lost ? `${this.errText}the SSH connection dropped before the command finished\n`
-      : becomeFailure && status !== 0 ? becomeFailure(this.errText, this.sudo.refused) : this.errText;
-    // timeout(1) exits 124 when it stopped the command (137 when it had to kill it).
-    const timedOut = !lost && timeoutSec !== undefined && (status === 124 || status === 137 || this.safetyFired) ? timeoutSec : undefined;
-    const stdout = Buffer.concat(this.out).toString('utf8');
-    this.settle({ result: { stdout, stderr, code: status, ...(lost ? { lost: true } : {}), ...(timedOut ? { timedOut } : {}) }, release: async () => {} });
-  }
-}
-
-/**
- * sudo's side of a become with a password (see remoteCommand): answers sudo's prompt on the
- * channel's standard input, and tells when the shell itself has started — only then may the
- * script be sent, so the script never goes to sudo nor the password to the shell.
- */
-class SudoDialogue {
-  /** Whether standard input now belongs to the script; from the start when there is no password to give. */
-  started: boolean;
-  /** sudo asked a second time: the password was wrong. */
-  refused = false;
-  private sentPassword = false;
-
-  constructor(private readonly channel: ClientChannel, private readonly password: string | undefined) {
-    this.started = password === undefined;
-  }
-
-  /** Reads standard error so far; returns it without sudo's prompt and our marker, and whether the shell just started. */
-  answer(stderr: string): { stderr: string; shellStarted: boolean } {
-    if (this.started || this.password === undefined) return { stderr, shellStarted: false };
-    let text = stderr;
-    if (text.includes(SUDO_PROMPT)) {
-      text = text.replace(SUDO_PROMPT, '');
-      // A second prompt means the password was wrong: end input so sudo gives up instead of waiting.
-      if (this.sentPassword) {
-        this.refused = true;
-        this.channel.end();
-      } else this.channel.write(this.password + '\n');
-      this.sentPassword = true;
-    }
-    if (text.includes(BECOME_MARK + '\n')) {
-      this.started = true;
-      return { stderr: text.replace(BECOME_MARK + '\n', ''), shellStarted: true };
-    }
-    return { stderr: text, shellStarted: false };
   }
 }

@@ -23,6 +23,11 @@ export interface RunResult {
 
 export interface HoldResult extends RunResult {
   release(): Promise<void>;
+  /**
+   * Runs another script in the held session (as its user, under timeout(1)), when the held
+   * script reads further scripts (the run lock does): no new session, no second sudo.
+   */
+  send?(script: string, timeoutSec: number): Promise<RunResult>;
 }
 
 export interface ConnectionStats {

@@ -6,7 +6,7 @@
 // --lock-timeout. A run only ever waits while holding locks that come earlier in the order, so
 // two runs cannot each wait for the other; the one that waited then reads its facts afresh.
 
-import type { Connection, ConnectionStats } from './connection.ts';
+import type { Connection, ConnectionStats, ExecOptions, HoldResult, RunResult } from './connection.ts';
 import { HostError, UnreachableError } from './errors.ts';
 import { forEachLimited } from './pool.ts';
 import type { Output } from './remote/frame.ts';
@@ -39,12 +39,14 @@ export interface LockSettings {
   notify(text: string): void;
 }
 
-type Attempt = { lock: LockOutcome; opened?: Opened; release?: () => Promise<void> };
+type Attempt = { lock: LockOutcome; opened?: Opened; release?: () => Promise<void>; send?: HoldResult['send'] };
 
 export class Connections {
   private readonly open = new Map<string, Promise<Connection>>();
   private readonly sessions = new Map<string, Promise<Opened>>();
   private readonly releases: (() => Promise<void>)[] = [];
+  /** The locked sessions that take further scripts, by opening. */
+  private readonly held = new Map<string, { user: string | undefined; send: NonNullable<HoldResult['send']> }>();
 
   constructor(private readonly access: Map<string, HostAccess>, private readonly locks: LockSettings) {}
 
@@ -111,6 +113,7 @@ export class Connections {
   private finish(o: Opening, a: Attempt | Error, done: (o: Opening, r: Opened | Error) => void): void {
     if (a instanceof Error) return done(o, a);
     if (a.release) this.releases.push(a.release);
+    if (a.send && a.lock.state !== 'busy' && a.lock.state !== 'refused') this.held.set(o.id, { user: o.user, send: a.send });
     const lock = a.lock;
     if (lock.state === 'busy') {
       return done(o, new HostError(o.host, 'lock', `another pem-settings run holds this host's run lock (${lock.holder}) and did not finish within ${this.locks.waitSec} s`,
@@ -135,12 +138,29 @@ export class Connections {
       await held.release();
       return { lock: outcome };
     }
-    return { lock: outcome, opened: { conn, out: body ?? { stdout: '', stderr: held.stderr, code: held.code || 255 } }, release: held.release };
+    return { lock: outcome, opened: { conn, out: body ?? { stdout: '', stderr: held.stderr, code: held.code || 255 } }, release: held.release, ...(held.send ? { send: held.send } : {}) };
   }
 
   private orderKey(o: Opening): string {
     const t = this.access.get(o.host)?.target;
     return `${t?.address ?? o.host}\u0000${String(t?.port ?? 22).padStart(5, '0')}\u0000${o.user ?? t?.user ?? ''}`;
+  }
+
+  /**
+   * The host's connection, with the scripts of the opening's user sent through its locked session
+   * when there is one (no new session, no second sudo); anything else goes the usual way.
+   */
+  async session(id: string, host: string): Promise<Connection> {
+    const conn = await this.get(host);
+    const held = this.held.get(id);
+    if (!held) return conn;
+    const defaultTimeout = this.access.get(host)?.target.commandTimeoutSec ?? 120;
+    return Object.create(conn, {
+      run: {
+        value: (script: string, options: ExecOptions = {}): Promise<RunResult> =>
+          (options.user ?? undefined) === held.user ? held.send(script, options.timeoutSec ?? defaultTimeout) : conn.run(script, options),
+      },
+    }) as Connection;
   }
 
   /** Per host: connections opened, commands run, bytes sent and received. */

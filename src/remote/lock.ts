@@ -55,6 +55,23 @@ const lockDir = (home: string) => [
   'exec 9>>"$f" || { echo "#lock refused cannot open $f"; exit 0; }',
 ];
 
+/**
+ * While the lock is held, the session runs what the run sends it (its length and timeout on a
+ * line each, then the script) — the later steps on this host need no new session and no second
+ * sudo — and ends, letting go of the lock, when its standard input ends.
+ */
+function serveScripts(n: string): string[] {
+  return [
+    'exec 4>&1',
+    'while IFS= read -r pems_n && IFS= read -r pems_t; do',
+    '  case "$pems_n:$pems_t" in *[!0-9:]*|:*|*:) break;; esac',
+    '  pems_e=$( { head -c "$pems_n" | timeout -k 5 "$pems_t" /bin/sh -s; } 2>&1 >&4 4>&- ); pems_s=$?',
+    '  [ -z "$pems_e" ] || pems_e=$(printf \'%s\' "$pems_e" | base64 -w0)',
+    `  printf '\\n#%s ran %s %s\\n' ${n} "$pems_s" "$pems_e"`,
+    'done',
+  ];
+}
+
 export function lockScript(body: string, request: LockRequest): LockScript {
   const n = nonce(`lock\u0000${body}`);
   const heldMarker = `#${n} held`;
@@ -80,7 +97,10 @@ export function lockScript(body: string, request: LockRequest): LockScript {
     'esac',
     framed.script,
     `echo '${heldMarker}'`,
-    'exec cat >/dev/null',
+    ...serveScripts(n),
+    // The shell reads this script from the same standard input as what it is sent later: the
+    // last line must be complete, or the shell would read the first script sent as its own.
+    '',
   ].join('\n');
   return {
     script,

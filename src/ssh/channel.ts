@@ -43,6 +43,7 @@ export function remoteCommand(c: CommandInput): string {
 export interface ChannelOutcome {
   result: RunResult;
   release: () => Promise<void>;
+  send?: (script: string, timeoutSec: number) => Promise<RunResult>;
 }
 
 /** What one command needs besides its channel. */
@@ -69,6 +70,10 @@ export class ChannelCommand {
   private safetyFired = false;
   private readonly sudo: SudoDialogue;
   private readonly closed: Promise<void>;
+  /** After the held line: where the output of the next script sent starts, and who waits for it. */
+  private heldAt = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private waiting: ((text: string | undefined) => void) | undefined;
 
   constructor(private readonly channel: ClientChannel, private readonly counts: ConnectionStats,
     private readonly spec: ChannelCommandSpec, private readonly settle: (outcome: ChannelOutcome) => void) {
@@ -113,6 +118,50 @@ export class ChannelCommand {
     this.counts.bytesReceived += d.length;
     this.out.push(d);
     if (this.spec.holdUntil && !this.settled) this.settleIfHeld(this.spec.holdUntil);
+    else if (this.waiting) this.waiting(Buffer.concat(this.out).toString('utf8'));
+  }
+
+  /**
+   * A script for the held session (see remote/lock.ts): its length and timeout on a line each,
+   * then the script; the session prints its output, then a line `<nonce> ran STATUS STDERR-BASE64`.
+   */
+  private send(script: string, timeoutSec: number): Promise<RunResult> {
+    const run = this.queue.then(() => new Promise<RunResult>((resolve) => {
+      const ran = `\n${this.spec.holdUntil!.replace(/ held$/, ' ran ')}`;
+      const from = this.heldAt;
+      // As for a command of its own: should timeout(1) on the host not stop it, the session goes.
+      const safety = setTimeout(() => {
+        this.safetyFired = true;
+        this.channel.close();
+      }, (timeoutSec + 15) * 1000);
+      this.waiting = (text) => {
+        if (text !== undefined && text.indexOf(ran, from) < 0) return;
+        clearTimeout(safety);
+        if (text === undefined && this.safetyFired) {
+          this.waiting = undefined;
+          return resolve({ stdout: '', stderr: '', code: 124, timedOut: timeoutSec });
+        }
+        if (text === undefined) {
+          this.waiting = undefined;
+          return resolve({ stdout: '', stderr: 'the SSH connection dropped before the command finished\n', code: 255, lost: true });
+        }
+        const at = text.indexOf(ran, from);
+        const end = at < 0 ? -1 : text.indexOf('\n', at + ran.length);
+        if (end < 0) return;
+        this.waiting = undefined;
+        this.heldAt = end + 1;
+        const [status = '255', err = ''] = text.slice(at + ran.length, end).split(' ');
+        const code = Number(status);
+        resolve({ stdout: text.slice(from, at), stderr: Buffer.from(err, 'base64').toString('utf8'), code,
+          ...(code === 124 || code === 137 ? { timedOut: timeoutSec } : {}) });
+      };
+      const data = Buffer.from(script);
+      this.counts.commands++;
+      this.counts.bytesSent += data.length;
+      this.channel.write(Buffer.concat([Buffer.from(`${data.length}\n${timeoutSec}\n`), data]));
+    }));
+    this.queue = run.catch(() => {});
+    return run;
   }
 
   /** A held command settles once `holdUntil` is printed on a line of its own; what came before is its output. */
@@ -121,7 +170,9 @@ export class ChannelCommand {
     const at = text.indexOf(`${holdUntil}\n`);
     if (at >= 0 && (at === 0 || text[at - 1] === '\n')) {
       this.settled = true;
-      this.settle({ result: { stdout: text.slice(0, at), stderr: this.errText, code: 0 }, release: () => this.release() });
+      this.heldAt = at + holdUntil.length + 1;
+      this.settle({ result: { stdout: text.slice(0, at), stderr: this.errText, code: 0 }, release: () => this.release(),
+        send: (script, timeoutSec) => this.send(script, timeoutSec) });
     }
   }
 
@@ -137,6 +188,7 @@ export class ChannelCommand {
   // ssh2 closes a channel with no exit status at all (undefined, not null as for a signal)
   // only when the connection itself went away: the command's outcome is then unknown.
   private onClose(code: number | null | undefined): void {
+    this.waiting?.(undefined);
     if (this.settled) return;
     this.settled = true;
     const { timeoutSec, becomeFailure } = this.spec;

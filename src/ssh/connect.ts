@@ -222,8 +222,8 @@ class SshConnection implements Connection {
   }
 
   async hold(script: string, holdUntil: string, options: ExecOptions = {}): Promise<HoldResult> {
-    const { result, release } = await this.exec(script, options, holdUntil);
-    return { ...result, release };
+    const { result, release, send } = await this.exec(script, options, holdUntil);
+    return { ...result, release, ...(send ? { send } : {}) };
   }
 
   async forward(host: string, port: number): Promise<Duplex> {

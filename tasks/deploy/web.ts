@@ -25,7 +25,7 @@ import { bytesAsText, displayText, insertable, textAsBytes } from '../files/text
 import { restartWebApp, waitHealthy } from '../restart.ts';
 import type { WebSettings } from '../settings.ts';
 import { STEP, stepIdOf } from '../steps.ts';
-import { desiredUri } from '../site.ts';
+import { desiredUri, opening } from '../site.ts';
 import type { DeployContext } from './context.ts';
 import { sha256 } from '../../src/remote/read-files.ts';
 
@@ -233,15 +233,17 @@ function fileRecord(file: string, r: Replaced, expect: ReplaceRequest['expect'],
 
 async function applyWebHost(d: DeployContext, host: string, w: WebSettings, plan: RolloutPlan, changed: Change[], log: ApplyLog): Promise<void> {
   const conn = await d.run.connections.get(host);
+  // The files are written through the session that holds this host's lock and read its facts.
+  const session = await d.run.connections.session(opening.web(host), host);
   const user = d.run.login(host).becomeUser;
   const as = user ? { user } : {};
   if (plan.passfile?.write) {
     const pf = plan.passfile.write;
-    const r = await runOp(conn, replaceFile({ ...pf, backupSuffix: backupSuffix(d.run.runId) }), { ...as, step: plan.passfile.change.step });
+    const r = await runOp(session, replaceFile({ ...pf, backupSuffix: backupSuffix(d.run.runId) }), { ...as, step: plan.passfile.change.step });
     log.done(plan.passfile.change.id, { record: fileRecord(pf.path, r, pf.expect, pf.bytes, pf.owner, pf.mode) });
   }
   if (plan.write) {
-    const r = await writeConfigLocal(conn, plan.write, { ...as, step: plan.file.step, backupSuffix: backupSuffix(d.run.runId) });
+    const r = await writeConfigLocal(session, plan.write, { ...as, step: plan.file.step, backupSuffix: backupSuffix(d.run.runId) });
     const warning = readerWarning(r);
     log.done(plan.file.id, { record: fileRecord(w.configLocal, r, plan.write.expect, plan.write.bytes, plan.write.owner, plan.write.mode), ...(warning ? { warnings: [warning] } : {}) });
   }

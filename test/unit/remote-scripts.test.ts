@@ -316,3 +316,25 @@ test('replaceFile: a file owned by another user (pg_hba.conf owned by root, writ
   t.is(statSync(f).uid, 0, 'still root\'s');
   t.deepEqual(onlyFiles(d), ['pg_hba.conf']);
 });
+
+test('lock: the held session runs the scripts sent to it, output and status apart, and lets go when its input ends', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const home = dir();
+  const lock = lockIn(home, 'run-3');
+  const shell = spawn('/bin/sh', ['-s'], { cwd: '/' });
+  let out = '';
+  shell.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const closed = new Promise<number | null>((done) => shell.on('close', done));
+  shell.stdin.write(lock.script);
+  const until = async (what: RegExp) => {
+    for (let i = 0; i < 100 && !what.test(out); i++) await new Promise((done) => setTimeout(done, 50));
+  };
+  await until(new RegExp(lock.heldMarker));
+  const script = 'echo "sent once"; echo "a message" >&2; exit 3';
+  shell.stdin.write(`${Buffer.byteLength(script)}\n30\n${script}`);
+  const ran = lock.heldMarker.replace(/ held$/, ' ran');
+  await until(new RegExp(`${ran} \\d+`));
+  t.regex(out, new RegExp(`${lock.heldMarker}\\nsent once\\n\\n${ran} 3 ${Buffer.from('a message').toString('base64')}\\n`));
+  shell.stdin.end();
+  t.is(await closed, 0, 'input ended: the session ends and the lock goes with it');
+});

@@ -49,7 +49,10 @@ FROM (SELECT ${hba}::text AS f) h;
 }
 
 export function backendFactsOp(b: BackendSettings, target: DbTarget): RemoteOp<BackendFacts> {
-  const op = runPsql(psqlTarget(b), serverSql(b) + databaseFacts.script(target));
+  // The catalog facts only on the primary: on a standby they were read for nothing, on the path
+  // every web host waits for.
+  const catalog = `SELECT NOT pg_is_in_recovery() AS pems_primary \\gset\n\\if :pems_primary\n${databaseFacts.script(target)}\\endif\n`;
+  const op = runPsql(psqlTarget(b), serverSql(b) + catalog);
   return { script: op.script, read: (out) => parseBackendFacts(op.read(out)) };
 }
 

@@ -26,6 +26,9 @@ export class OpError extends Error {
   }
 }
 
+/** An operation that does nothing: the place of one a host does not need, in a batch. */
+export const nothing: RemoteOp<undefined> = { script: ':', read: () => undefined };
+
 /** An operation's failure message: what it printed on standard error, else its status. */
 export function failure(out: Output, what: string): string {
   return out.stderr.trim() || `${what} exited with ${out.code}`;

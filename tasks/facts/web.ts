@@ -3,7 +3,7 @@
 // python3 is there to check the new file compiles.
 
 import { HostError } from '../../src/errors.ts';
-import { OpError, batch, type Output, type RemoteOp } from '../../src/remote/op.ts';
+import { OpError, batch, nothing, type Output, type RemoteOp } from '../../src/remote/op.ts';
 import { whichCommands } from '../../src/remote/probe.ts';
 import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
 import { shellQuote } from '../../src/remote/shell.ts';
@@ -42,7 +42,7 @@ export function configPyPath(configLocal: string): string {
 export function webFactsOp(w: WebSettings): RemoteOp<WebFacts> {
   const files = [{ path: w.configLocal }, { path: configPyPath(w.configLocal), content: false }, ...(w.dbPassfile ? [{ path: w.dbPassfile }] : [])];
   // pem_web_python costs a Python start: asked only when the operator named it.
-  const op = batch(readFiles(files), whichCommands(['python3']), w.webPython ? libpqVersionOp(w.webPython) : NO_VERSION);
+  const op = batch(readFiles(files), whichCommands(['python3']), w.webPython ? libpqVersionOp(w.webPython) : nothing);
   return {
     script: op.script,
     read(out) {
@@ -58,7 +58,6 @@ export function webFactsOp(w: WebSettings): RemoteOp<WebFacts> {
   };
 }
 
-const NO_VERSION: RemoteOp<number | undefined> = { script: ':', read: () => undefined };
 
 /** The facts from an opened session's output, or the host's failure in the operator's words. */
 export function readWebFacts(host: string, w: WebSettings, out: Output): WebFacts {

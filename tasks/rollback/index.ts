@@ -17,7 +17,7 @@ import { STEP } from '../steps.ts';
 import { databaseRollbackPlan, planDatabaseRollback } from './database.ts';
 import { planHbaRollback } from './pg-hba.ts';
 import { planWebRollback, webRollbackFactsOp, webRollbackHostPlan, type WebRollbackFacts } from './web.ts';
-import { batch, type RemoteOp } from '../../src/remote/op.ts';
+import { batch, nothing, type RemoteOp } from '../../src/remote/op.ts';
 
 /** What the stages of one rollback share: the run, the request, the inventory's hosts, and which hosts each stage undoes. */
 interface RollbackContext {
@@ -60,8 +60,7 @@ function passfileRecordOf(req: RollbackRequest, host: string): WebFileRecord | u
 function webFilesOp(req: RollbackRequest, host: string): RemoteOp<[WebRollbackFacts | undefined, WebRollbackFacts | undefined]> {
   const config = webRecordOf(req, host);
   const passfile = passfileRecordOf(req, host);
-  const none: RemoteOp<undefined> = { script: ':', read: () => undefined };
-  return batch(config ? webRollbackFactsOp(config) : none, passfile ? webRollbackFactsOp(passfile) : none);
+  return batch(config ? webRollbackFactsOp(config) : nothing, passfile ? webRollbackFactsOp(passfile) : nothing);
 }
 
 /**

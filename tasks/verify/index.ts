@@ -10,7 +10,7 @@ import type { Connection } from '../../src/connection.ts';
 import type { Opening } from '../../src/connections.ts';
 import { HostError } from '../../src/errors.ts';
 import type { Plan, RunContext } from '../../src/job.ts';
-import { OpError, batch, type Output, type RemoteOp } from '../../src/remote/op.ts';
+import { OpError, batch, nothing, type Output, type RemoteOp } from '../../src/remote/op.ts';
 import { canRead, type CanRead } from '../../src/remote/probe.ts';
 import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
 import { ConfigParseError, readConfigValue } from '../config-local/edit.ts';
@@ -43,11 +43,9 @@ interface WebRead {
   passfile?: FileFact;
 }
 
-const NOTHING: RemoteOp<undefined> = { script: ':', read: () => undefined };
-
 function webReadOp(w: WebSettings): RemoteOp<WebRead> {
-  const op = batch(readFiles([{ path: w.configLocal }, ...(w.dbPassfile ? [{ path: w.dbPassfile }] : [])]), w.webUser ? canRead(w.webUser, w.configLocal) : NOTHING,
-    w.webPython ? libpqVersionOp(w.webPython) : NOTHING);
+  const op = batch(readFiles([{ path: w.configLocal }, ...(w.dbPassfile ? [{ path: w.dbPassfile }] : [])]), w.webUser ? canRead(w.webUser, w.configLocal) : nothing,
+    w.webPython ? libpqVersionOp(w.webPython) : nothing);
   return {
     script: op.script,
     read(out) {

@@ -19,7 +19,6 @@ import { maskSecretsInText } from '../../src/secrets.ts';
 import { planDatabaseStage } from '../deploy/database.ts';
 import { planHbaStage } from '../deploy/pg-hba.ts';
 import { backendFactsOp, readBackendFacts } from '../facts/backend.ts';
-import { libpqVersionOp } from '../facts/web.ts';
 import { passwordFrom } from '../deploy/passfile.ts';
 import { bytesAsText } from '../files/text.ts';
 import { dbTarget, desiredUri, opening } from '../site.ts';
@@ -39,24 +38,19 @@ const failed = (message: string): Verdict => ({ status: 'failed', message });
 interface WebRead {
   file: FileFact;
   reader?: CanRead;
-  libpq?: number;
   passfile?: FileFact;
 }
 
 function webReadOp(w: WebSettings): RemoteOp<WebRead> {
-  const op = batch(readFiles([{ path: w.configLocal }, ...(w.dbPassfile ? [{ path: w.dbPassfile }] : [])]), w.webUser ? canRead(w.webUser, w.configLocal) : nothing,
-    w.webPython ? libpqVersionOp(w.webPython) : nothing);
+  // The web app's libpq version comes with its parser's answer: no Python start of its own here.
+  const op = batch(readFiles([{ path: w.configLocal }, ...(w.dbPassfile ? [{ path: w.dbPassfile }] : [])]), w.webUser ? canRead(w.webUser, w.configLocal) : nothing);
   return {
     script: op.script,
     read(out) {
-      const [[file, passfile], reader, libpq] = op.read(out);
-      return { file: file!, ...(reader ? { reader } : {}), ...(libpq !== undefined ? { libpq } : {}), ...(passfile ? { passfile } : {}) };
+      const [[file, passfile], reader] = op.read(out);
+      return { file: file!, ...(reader ? { reader } : {}), ...(passfile ? { passfile } : {}) };
     },
   };
-}
-
-function parserOp(uri: string, webPython?: string): RemoteOp<ParserVerdict> {
-  return { script: parserScript(uri, webPython), read: (out) => parseParserOutput(out.stdout, out.stderr, out.code, webPython) };
 }
 
 export function verifyPlan(run: RunContext & { timeoutMs: number }, settings: JobSettings, secrets: Secrets): Plan<CheckStage> {
@@ -99,10 +93,12 @@ export function verifyPlan(run: RunContext & { timeoutMs: number }, settings: Jo
     async check(host, report) {
       const w = webs.get(host)!;
       const { conn, out } = await run.connections.opened(opening.web(host));
-      const { uri, parsed, libpq } = uriFromRead(host, w, out, run.login(host).becomeUser, report, run.mask);
-      const wanted = desiredUri(settings, secrets.password, { w, ...(libpq !== undefined ? { libpq } : {}) }).uri;
+      const { uri, parsed } = uriFromRead(host, w, out, run.login(host).becomeUser, report, run.mask);
       // The parser runs as the login user: it needs nothing but the URI, given on standard input.
       const verdict = await runParser(conn, uri, w.webPython);
+      // As deploy: the web app's libpq is asked only of pem_web_python.
+      const libpq = w.webPython && verdict.status === 'parsed' ? verdict.libpq : undefined;
+      const wanted = desiredUri(settings, secrets.password, { w, ...(libpq !== undefined ? { libpq } : {}) }).uri;
       const parserVerdict = classifyParser(verdict, parsed instanceof UriParseError ? 1 : parsed.backends.length);
       report('uri parses with the web app\'s parser', { ...parserVerdict, message: maskSecretsInText(parserVerdict.message) });
       if (parsed instanceof UriParseError) throw new HostError(host, URI_NAME, `${parsed.message} (run deploy)`);
@@ -116,7 +112,7 @@ export function verifyPlan(run: RunContext & { timeoutMs: number }, settings: Jo
 
 async function runParser(conn: Connection, uri: string, webPython?: string): Promise<ParserVerdict> {
   const r = await conn.run(parserScript(uri, webPython));
-  return parserOp(uri, webPython).read(r);
+  return parseParserOutput(r.stdout, r.stderr, r.code, webPython);
 }
 
 /** A pg session to every backend the web app would reach, through the web host's connection. */
@@ -149,7 +145,7 @@ async function probeAll(conn: Connection, parsed: ParsedUri, verdict: ParserVerd
 
 /** The URI from config_local.py as the web app reads it (as root through become: the file is 0640). */
 function uriFromRead(host: string, w: WebSettings, out: Output, becomeUser: string | undefined, report: Report,
-  mask: (secret: string) => void): { uri: string; parsed: ParsedUri | UriParseError; libpq?: number } {
+  mask: (secret: string) => void): { uri: string; parsed: ParsedUri | UriParseError } {
   let read: WebRead;
   try {
     read = webReadOp(w).read(out);
@@ -183,7 +179,7 @@ function uriFromRead(host: string, w: WebSettings, out: Output, becomeUser: stri
   }
   report('config_local.py', ok(`${URI_NAME} = ${maskUri(uri)}`));
   if (w.webUser) report(`${w.webUser} can read config_local.py`, readerVerdict(w, read.reader));
-  return { uri, parsed, ...(read.libpq !== undefined ? { libpq: read.libpq } : {}) };
+  return { uri, parsed };
 }
 
 /** With passfile= in the URI, the password is the one libpq finds in that file (which must be the web app's alone). */

@@ -25,7 +25,12 @@ except Exception as e:
     out(status="rejected", python=sys.executable, sqlalchemy=getattr(sa, "__version__", "?"), error="%s: %s" % (type(e).__name__, e))
 kwargs.pop("context", None)
 kwargs["password"] = "********" if kwargs.get("password") else None
-out(status="parsed", python=sys.executable, sqlalchemy=sa.__version__, args=kwargs)
+try:
+    import psycopg
+    libpq = psycopg.pq.version()
+except Exception:
+    libpq = None
+out(status="parsed", python=sys.executable, sqlalchemy=sa.__version__, args=kwargs, libpq=libpq)
 `;
 
 /**
@@ -49,7 +54,8 @@ export function parserScript(uri: string, webPython?: string): string {
 }
 
 export type ParserVerdict =
-  | { status: 'parsed'; python: string; sqlalchemy: string; args: Record<string, unknown> }
+  /** `libpq`: the version the web app's psycopg links (PQlibVersion), when it tells. */
+  | { status: 'parsed'; python: string; sqlalchemy: string; args: Record<string, unknown>; libpq?: number }
   | { status: 'rejected'; python: string; sqlalchemy: string; error: string }
   /** No parser to ask: a warning (the operator did not say which Python the web app uses). */
   | { status: 'unavailable'; reason: string }
@@ -77,7 +83,8 @@ export function parseParserOutput(stdout: string, stderr: string, code: number, 
   const sqlalchemy = String(doc['sqlalchemy'] ?? '?');
   if (doc['status'] === 'rejected') return { status: 'rejected', python, sqlalchemy, error: String(doc['error']) };
   if (doc['status'] === 'parsed' && doc['args'] && typeof doc['args'] === 'object') {
-    return { status: 'parsed', python, sqlalchemy, args: doc['args'] as Record<string, unknown> };
+    const libpq = typeof doc['libpq'] === 'number' ? doc['libpq'] : undefined;
+    return { status: 'parsed', python, sqlalchemy, args: doc['args'] as Record<string, unknown>, ...(libpq !== undefined ? { libpq } : {}) };
   }
   return { status: 'broken', reason: `the parser printed something unexpected` };
 }

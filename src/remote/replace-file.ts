@@ -50,17 +50,17 @@ export interface Replaced {
 
 const E = REPLACE_EXIT;
 
-function guard(r: ReplaceRequest): string[] {
-  if (r.expect === 'absent') {
+function guard(expect: ReplaceRequest['expect']): string[] {
+  if (expect === 'absent') {
     return ['t=$p', `if [ -e "$p" ] || [ -L "$p" ]; then echo "$p appeared since it was read; run again" >&2; exit ${E.changedSinceRead}; fi`];
   }
   return [
     // Resolved as readFiles resolves it: a link to where it leads, any other path as given.
     'if [ -L "$p" ]; then t=$(readlink -f -- "$p") || t=; else t=$p; fi',
-    ...(r.expect.target === undefined ? [] : [
-      `[ "$t" = ${shellQuote(r.expect.target)} ] || { echo "$p no longer leads to the file that was read; run again" >&2; exit ${E.changedSinceRead}; }`,
+    ...(expect.target === undefined ? [] : [
+      `[ "$t" = ${shellQuote(expect.target)} ] || { echo "$p no longer leads to the file that was read; run again" >&2; exit ${E.changedSinceRead}; }`,
     ]),
-    `[ -f "$t" ] && set -- $(sha256sum < "$t") && [ "\${1:-}" = ${r.expect.sha256} ] || { echo "$p changed since it was read; run again" >&2; exit ${E.changedSinceRead}; }`,
+    `[ -f "$t" ] && set -- $(sha256sum < "$t") && [ "\${1:-}" = ${expect.sha256} ] || { echo "$p changed since it was read; run again" >&2; exit ${E.changedSinceRead}; }`,
   ];
 }
 
@@ -103,7 +103,7 @@ export function replaceFile(r: ReplaceRequest): RemoteOp<Replaced> {
     'set -u',
     'umask 077',
     `p=${shellQuote(r.path)}`,
-    ...guard(r),
+    ...guard(r.expect),
     'tmp=; backup=',
     'trap \'[ -z "$tmp" ] || rm -f "$tmp"; [ -z "$backup" ] || rm -f "$backup"\' EXIT',
     'trap \'exit 129\' HUP INT PIPE TERM',
@@ -144,7 +144,7 @@ export function removeFile(r: { path: string; expect: { sha256: string; target?:
   const script = [
     'set -u',
     `p=${shellQuote(r.path)}`,
-    ...guard({ ...r, bytes: Buffer.alloc(0), tempStem: '' }),
+    ...guard(r.expect),
     ...(r.keepAs ? [`cp -p -- "$t" ${shellQuote(r.keepAs)} && chmod o-rwx ${shellQuote(r.keepAs)} || { echo "cannot keep a copy as ${r.keepAs}; nothing was changed" >&2; exit ${E.backupFailed}; }`] : []),
     // The link (if the path is one) goes too: it would point at nothing.
     `rm -f -- "$t" && { [ "$p" = "$t" ] || rm -f -- "$p"; } || { echo "cannot remove $t" >&2; exit ${E.renameFailed}; }`,

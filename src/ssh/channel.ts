@@ -3,6 +3,7 @@
 // input, the byte counters, a held command's line, how it ended). ssh/connect.ts opens the
 // connection; this is what happens on each channel of it.
 
+import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 import type { ConnectionStats, RunResult } from '../connection.ts';
 import { shellQuote } from '../remote/shell.ts';
@@ -64,7 +65,9 @@ export interface ChannelCommandSpec {
  * its line, or when the channel closes.
  */
 export class ChannelCommand {
-  private readonly out: Buffer[] = [];
+  /** Standard output so far, decoded as it comes (a character split between chunks waits in the decoder). */
+  private text = '';
+  private readonly decoder = new StringDecoder('utf8');
   private errText = '';
   private settled = false;
   private safetyFired = false;
@@ -116,9 +119,9 @@ export class ChannelCommand {
 
   private onStdout(d: Buffer): void {
     this.counts.bytesReceived += d.length;
-    this.out.push(d);
+    this.text += this.decoder.write(d);
     if (this.spec.holdUntil && !this.settled) this.settleIfHeld(this.spec.holdUntil);
-    else if (this.waiting) this.waiting(Buffer.concat(this.out).toString('utf8'));
+    else if (this.waiting) this.waiting(this.text);
   }
 
   /**
@@ -134,25 +137,24 @@ export class ChannelCommand {
         this.safetyFired = true;
         this.channel.close();
       }, (timeoutSec + 15) * 1000);
-      this.waiting = (text) => {
-        if (text !== undefined && text.indexOf(ran, from) < 0) return;
+      const settle = (result: RunResult) => {
         clearTimeout(safety);
-        if (text === undefined && this.safetyFired) {
-          this.waiting = undefined;
-          return resolve({ stdout: '', stderr: '', code: 124, timedOut: timeoutSec });
-        }
+        this.waiting = undefined;
+        resolve(result);
+      };
+      // Called with the output so far as it grows, and with undefined when the channel closed.
+      this.waiting = (text) => {
         if (text === undefined) {
-          this.waiting = undefined;
-          return resolve({ stdout: '', stderr: 'the SSH connection dropped before the command finished\n', code: 255, lost: true });
+          return settle(this.safetyFired ? { stdout: '', stderr: '', code: 124, timedOut: timeoutSec }
+            : { stdout: '', stderr: 'the SSH connection dropped before the command finished\n', code: 255, lost: true });
         }
         const at = text.indexOf(ran, from);
         const end = at < 0 ? -1 : text.indexOf('\n', at + ran.length);
         if (end < 0) return;
-        this.waiting = undefined;
         this.heldAt = end + 1;
         const [status = '255', err = ''] = text.slice(at + ran.length, end).split(' ');
         const code = Number(status);
-        resolve({ stdout: text.slice(from, at), stderr: Buffer.from(err, 'base64').toString('utf8'), code,
+        settle({ stdout: text.slice(from, at), stderr: Buffer.from(err, 'base64').toString('utf8'), code,
           ...(code === 124 || code === 137 ? { timedOut: timeoutSec } : {}) });
       };
       const data = Buffer.from(script);
@@ -166,7 +168,7 @@ export class ChannelCommand {
 
   /** A held command settles once `holdUntil` is printed on a line of its own; what came before is its output. */
   private settleIfHeld(holdUntil: string): void {
-    const text = Buffer.concat(this.out).toString('utf8');
+    const text = this.text;
     const at = text.indexOf(`${holdUntil}\n`);
     if (at >= 0 && (at === 0 || text[at - 1] === '\n')) {
       this.settled = true;
@@ -198,7 +200,7 @@ export class ChannelCommand {
       : becomeFailure && status !== 0 ? becomeFailure(this.errText, this.sudo.refused) : this.errText;
     // timeout(1) exits 124 when it stopped the command (137 when it had to kill it).
     const timedOut = !lost && timeoutSec !== undefined && (status === 124 || status === 137 || this.safetyFired) ? timeoutSec : undefined;
-    const stdout = Buffer.concat(this.out).toString('utf8');
+    const stdout = this.text + this.decoder.end();
     this.settle({ result: { stdout, stderr, code: status, ...(lost ? { lost: true } : {}), ...(timedOut ? { timedOut } : {}) }, release: async () => {} });
   }
 }

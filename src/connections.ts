@@ -87,7 +87,7 @@ export class Connections {
   private async lockInOrder(openings: Opening[], forks: number, done: (o: Opening, r: Opened | Error) => void): Promise<void> {
     const first = new Map<string, Attempt | Error>();
     await forEachLimited(openings, forks, async (o) => {
-      first.set(o.id, await this.attempt(o, 0).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
+      first.set(o.id, await this.attempt(o, 0).catch(asError));
     });
     const busy = openings.filter((o) => { const a = first.get(o.id); return !(a instanceof Error) && a?.lock.state === 'busy'; });
     const order = (o: Opening) => this.orderKey(o);
@@ -106,7 +106,7 @@ export class Connections {
       if (a.lock.state === 'busy') {
         this.locks.notify(`${o.host}: waiting up to ${this.locks.waitSec} s for the run lock${o.user ? ` of ${o.user}` : ''}, held by ${a.lock.holder}`);
       }
-      this.finish(o, await this.attempt(o, this.locks.waitSec).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))), done);
+      this.finish(o, await this.attempt(o, this.locks.waitSec).catch(asError), done);
     }
   }
 
@@ -154,13 +154,7 @@ export class Connections {
     const conn = await this.get(host);
     const held = this.held.get(id);
     if (!held) return conn;
-    const defaultTimeout = this.access.get(host)?.target.commandTimeoutSec ?? 120;
-    return Object.create(conn, {
-      run: {
-        value: (script: string, options: ExecOptions = {}): Promise<RunResult> =>
-          (options.user ?? undefined) === held.user ? held.send(script, options.timeoutSec ?? defaultTimeout) : conn.run(script, options),
-      },
-    }) as Connection;
+    return new LockedSession(conn, held.user, held.send, this.access.get(host)?.target.commandTimeoutSec ?? 120);
   }
 
   /** Per host: connections opened, commands run, bytes sent and received. */
@@ -177,5 +171,44 @@ export class Connections {
     await Promise.allSettled(this.releases.map((r) => r()));
     const settled = await Promise.allSettled(this.open.values());
     for (const s of settled) if (s.status === 'fulfilled') await s.value.close();
+  }
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** A host's connection whose scripts, when run as the locked session's user, go through that session. */
+class LockedSession implements Connection {
+  constructor(private readonly conn: Connection, private readonly sessionUser: string | undefined,
+    private readonly send: NonNullable<HoldResult['send']>, private readonly defaultTimeoutSec: number) {}
+
+  get host(): string {
+    return this.conn.host;
+  }
+
+  get user(): string {
+    return this.conn.user;
+  }
+
+  get stats(): ConnectionStats {
+    return this.conn.stats;
+  }
+
+  run(script: string, options: ExecOptions = {}): Promise<RunResult> {
+    if (options.user !== this.sessionUser) return this.conn.run(script, options);
+    return this.send(script, options.timeoutSec ?? this.defaultTimeoutSec);
+  }
+
+  hold(script: string, holdUntil: string, options?: ExecOptions): Promise<HoldResult> {
+    return this.conn.hold(script, holdUntil, options);
+  }
+
+  forward(host: string, port: number): ReturnType<Connection['forward']> {
+    return this.conn.forward(host, port);
+  }
+
+  close(): Promise<void> {
+    return this.conn.close();
   }
 }

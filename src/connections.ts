@@ -125,7 +125,8 @@ export class Connections {
 
   private async attempt(o: Opening, waitSec: number): Promise<Attempt> {
     const conn = await this.get(o.host);
-    const lock = lockScript(o.script, { runId: this.locks.runId, holder: this.locks.holder, waitSec, user: o.user ?? conn.user });
+    const timeoutSec = this.access.get(o.host)?.target.commandTimeoutSec;
+    const lock = lockScript(o.script, { runId: this.locks.runId, holder: this.locks.holder, waitSec, user: o.user ?? conn.user, ...(timeoutSec ? { timeoutSec } : {}) });
     const held = await conn.hold(lock.script, lock.heldMarker, o.user ? { user: o.user } : {});
     if (held.lost) throw new UnreachableError(o.host, 'lock', 'the SSH connection dropped while taking the run lock');
     const { lock: outcome, body } = lock.read(held.stdout);

@@ -6,7 +6,7 @@
 // takes the lock also runs the host's first operation (its facts): no extra round trip.
 
 import { frame, type Output } from './frame.ts';
-import { nonce } from './shell.ts';
+import { nonce, withInput } from './shell.ts';
 
 export type LockOutcome =
   | { state: 'held' }
@@ -23,6 +23,8 @@ export interface LockRequest {
   holder: string;
   /** Seconds to wait for another run's lock; 0: only long enough to tell our own run from another. */
   waitSec: number;
+  /** Seconds the first operation may run once the lock is held (the lock's own wait is waitSec). */
+  timeoutSec?: number;
   /** The user who takes the lock (its home holds it); or, in tests, `home`: that directory. */
   user?: string;
   home?: string;
@@ -75,7 +77,9 @@ function serveScripts(n: string): string[] {
 export function lockScript(body: string, request: LockRequest): LockScript {
   const n = nonce(`lock\u0000${body}`);
   const heldMarker = `#${n} held`;
-  const framed = frame([body]);
+  // Like every remote command, the first operation has a timeout: under timeout(1), its text on
+  // that shell's standard input (a here-document: the session's own input is for what comes later).
+  const framed = frame([request.timeoutSec === undefined ? body : withInput(`timeout -k 5 ${request.timeoutSec} /bin/sh -s`, body)]);
   const holder = printable(`run ${request.runId} ${request.holder}`).replace(/'/g, '');
   const script = [
     'set -u',

@@ -338,3 +338,14 @@ test('lock: the held session runs the scripts sent to it, output and status apar
   shell.stdin.end();
   t.is(await closed, 0, 'input ended: the session ends and the lock goes with it');
 });
+
+test('lock: the first operation run under the lock has a timeout like every remote command', (t) => {
+  const home = dir();
+  const lock = lockScript('sleep 20; echo never', { runId: 'run-4', holder: 'by a test', waitSec: 0, home, timeoutSec: 1 });
+  const started = Date.now();
+  const { lock: outcome, body } = lock.read(sh(lock.script).stdout);
+  t.deepEqual(outcome, { state: 'held' });
+  t.is(body?.code, 124, 'stopped by timeout(1)');
+  t.is(body?.stdout, '');
+  t.true(Date.now() - started < 10_000);
+});

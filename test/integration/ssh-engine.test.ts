@@ -174,9 +174,9 @@ function watchProcessArguments(): { stop(): Promise<string[]> } {
   let running = true;
   const loop = (async () => {
     while (running) {
-      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-        if (!/^\d+$/.test(pid)) continue;
-        const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      // All at once: a scan one process after another can take longer than a short run under load.
+      const pids = (await readdir('/proc').catch(() => [] as string[])).filter((p) => /^\d+$/.test(p));
+      for (const args of await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')))) {
         if (args) seen.add(args.split('\0').join(' '));
       }
       await new Promise((r) => setTimeout(r, 10));

@@ -9,6 +9,7 @@ import { runPsqlRaw } from '../../src/remote/psql.ts';
 import type { HostPlan, Stage } from '../../src/runner.ts';
 import { psqlTarget, primaryOf, type BackendFacts } from '../facts/backend.ts';
 import { DatabasePlanError, completedSteps, planDatabase, renderPsqlScript, type DbDesired, type DbRecord, type DbStep } from '../database/plan.ts';
+import { opening } from '../site.ts';
 import { STEP } from '../steps.ts';
 import type { DeployContext } from './context.ts';
 
@@ -56,7 +57,8 @@ export function databaseStage(d: DeployContext): Stage {
 }
 
 async function applyDatabase(d: DeployContext, host: string, plan: DatabasePlan, log: { done(id: string, a: { record: StepRecord }): void }): Promise<void> {
-  const conn = await d.run.connections.get(host);
+  // Through the session that holds this backend's lock and read its facts: no new session, no sudo.
+  const conn = await d.run.connections.session(opening.backend(host), host);
   const b = d.backends.get(host)!;
   const steps = plan.steps.filter((s) => s.changed);
   const out = await runOp(conn, runPsqlRaw(psqlTarget(b), renderPsqlScript(steps)), {

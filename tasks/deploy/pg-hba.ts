@@ -15,6 +15,7 @@ import { HbaParseError } from '../pg-hba/parse.ts';
 import { desiredHbaRules, maskHbaSecrets, planHbaRules, ruleLine, type HbaRulesPlan } from '../pg-hba/plan.ts';
 import { runOp } from '../../src/remote/op.ts';
 import type { BackendSettings } from '../settings.ts';
+import { opening } from '../site.ts';
 import { STEP } from '../steps.ts';
 import type { DeployContext } from './context.ts';
 
@@ -94,7 +95,7 @@ export function hbaStage(d: DeployContext): Stage {
       return {
         changes: [plan.change, ...(reload ? [reload] : [])],
         async apply(_changed, log) {
-          const conn = await d.run.connections.get(host);
+          const conn = await d.run.connections.session(opening.backend(host), host);
           if (reload) {
             await runOp(conn, checkAndReload(backend, [], Math.floor(facts.serverVersionNum / 10000)), { user: backend.pgOsUser, step: reload.step });
             log.done(reload.id);

@@ -126,7 +126,7 @@ function hbaStage(c: RollbackContext): Stage {
         changes: [plan.change],
         async apply(_changed, log) {
           if (!plan.write) return;
-          const conn = await run.connections.get(host);
+          const conn = await run.connections.session(opening.backend(host), host);
           await writeHbaFile(conn, backendOf(c.backends, host), plan.write, run.runId, plan.change.step, (r) => log.done(plan.change.id, {
             record: { file: plan.write!.hbaFile, target: r.target, backup: r.backup ?? null, removed: plan.removed },
           }));
@@ -145,7 +145,7 @@ function databaseStage(c: RollbackContext): Stage {
     async plan(host): Promise<HostPlan> {
       const f = await backendFacts(c, host);
       if (f.inRecovery || !f.db) throw new HostError(host, 'database', 'this backend is a standby now; roll back on the current primary', 'after a failover, fix the inventory first');
-      const conn = await run.connections.get(host);
+      const conn = await run.connections.session(opening.backend(host), host);
       return databaseRollbackPlan(conn, backendOf(c.backends, host), planDatabaseRollback(host, dbRecordsOf(req.record, host), f.db, req.purge), run.runId);
     },
   };

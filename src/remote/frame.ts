@@ -22,12 +22,14 @@ export interface Framed {
 /**
  * `parts` are complete /bin/sh scripts (they may `exit`). fd 4 is the script's real standard
  * output while a part runs: its standard output goes there, its standard error into a variable.
+ * With `chained`, a part runs only when the part before it exited 0 (the rest are left missing).
  */
-export function frame(parts: string[]): Framed {
-  const n = nonce(parts.join('\u0000'));
-  const lines = ['exec 4>&1'];
+export function frame(parts: string[], options: { chained?: boolean } = {}): Framed {
+  const n = nonce((options.chained ? ['chained', ...parts] : parts).join('\u0000'));
+  const lines = ['exec 4>&1', 'pems_s=0'];
   parts.forEach((part, i) => {
     lines.push(
+      ...(options.chained && i > 0 ? ['if [ "$pems_s" = 0 ]; then'] : []),
       `printf '#%s %s begin\\n' ${n} ${i}`,
       // Inside $( ), fd 1 is the capture: standard error goes there, standard output to fd 4.
       `pems_e=$( ( ${'\n'}${part}${'\n'}) 2>&1 >&4 4>&- ); pems_s=$?`,
@@ -35,6 +37,7 @@ export function frame(parts: string[]): Framed {
       `printf '\\n#%s %s end %s %s\\n' ${n} ${i} "$pems_s" "$pems_e"`,
     );
   });
+  if (options.chained) lines.push(...parts.slice(1).map(() => 'fi'));
   lines.push('exec 4>&-');
   return { script: lines.join('\n'), split: (stdout) => splitFrames(stdout, n, parts.length) };
 }

@@ -50,6 +50,15 @@ export function batch<T extends unknown[]>(...ops: { [K in keyof T]: RemoteOp<T[
   };
 }
 
+/**
+ * Operations in one script and one round trip, each run only when the one before it succeeded:
+ * the outputs, one per operation, undefined for those that did not run. Read each with `readOp`.
+ */
+export function sequence(...ops: RemoteOp<unknown>[]): RemoteOp<(Output | undefined)[]> {
+  const framed = frame(ops.map((o) => o.script), { chained: true });
+  return { script: framed.script, read: (out) => framed.split(out.stdout) };
+}
+
 export interface StepContext {
   /** The step named in messages. */
   step: string;
@@ -68,10 +77,15 @@ export async function runOp<T>(conn: Connection, op: RemoteOp<T>, options: ExecO
     throw new UnreachableError(conn.host, step, `the SSH connection dropped during this step${ifLost ? `: ${ifLost}` : ''}`, 'run again once the host is reachable');
   }
   if (r.timedOut) throw new HostError(conn.host, step, `timed out after ${r.timedOut} s and was stopped`);
+  return readOp(conn.host, step, op, r);
+}
+
+/** Reads an operation's output; its failure becomes the host's, in the operator's words. */
+export function readOp<T>(host: string, step: string, op: RemoteOp<T>, out: Output): T {
   try {
-    return op.read(r);
+    return op.read(out);
   } catch (e) {
-    if (e instanceof OpError) throw new HostError(conn.host, step, e.message, e.hint);
+    if (e instanceof OpError) throw new HostError(host, step, e.message, e.hint);
     throw e;
   }
 }

@@ -6,7 +6,7 @@
 
 import type { Connection } from '../../src/connection.ts';
 import { HostError } from '../../src/errors.ts';
-import { OpError, failure, runOp, type RemoteOp } from '../../src/remote/op.ts';
+import { OpError, failure, readOp, runOp, sequence, type RemoteOp } from '../../src/remote/op.ts';
 import { findPsql, psqlCommand } from '../../src/remote/psql.ts';
 import { sha256 as sha } from '../../src/remote/read-files.ts';
 import { deleteFile, replaceFile, type Replaced } from '../../src/remote/replace-file.ts';
@@ -37,13 +37,26 @@ export function checkAndReload(b: BackendSettings, addedLines: number[], serverM
   const sameFile = serverMajor >= 16 ? ` AND file_name = current_setting('hba_file')` : '';
   const lines = addedLines.length ? addedLines.join(', ') : '0';
   const E = RELOAD_EXIT;
+  // One psql session checks the file and, only when it is valid, asks for the reload; then new
+  // sessions (a new server process sees the postmaster's reload) wait until it is done.
+  const checkThenReload = [
+    'SELECT coalesce(string_agg(line_number || \': \' || error, \'; \' ORDER BY line_number), \'-\') AS pems_errors,',
+    '  pg_conf_load_time() AS pems_before, count(*) = 0 AS pems_valid FROM pg_hba_file_rules WHERE error IS NOT NULL \\gset',
+    '\\echo :pems_errors',
+    '\\echo :pems_before',
+    '\\if :pems_valid',
+    'SELECT pg_reload_conf();',
+    '\\endif',
+  ].join('\n');
   const script = [
     'set -u',
     findPsql(psqlTarget(b)),
-    withInput(`state=$(${psql}`, `SELECT coalesce(string_agg(line_number || ': ' || error, '; ' ORDER BY line_number), '-') FROM pg_hba_file_rules WHERE error IS NOT NULL;\nSELECT pg_conf_load_time();`) + `\n) || { echo "the server could not check pg_hba.conf" >&2; exit ${E.cannotCheck}; }`,
-    'errors=$(printf "%s\\n" "$state" | sed -n 1p); before=$(printf "%s\\n" "$state" | sed -n 2p)',
+    withInput(`state=$(${psql}`, checkThenReload) + `\n) || { echo "the server could not check pg_hba.conf" >&2; exit ${E.cannotCheck}; }`,
+    // The three lines into variables with builtins (a here-document, not a process per line).
+    'errors=; before=; reloaded=',
+    '{ IFS= read -r errors; IFS= read -r before; IFS= read -r reloaded; } <<PEMS_STATE\n$state\nPEMS_STATE',
     `[ "$errors" = - ] || { printf '%s\\n' "$errors"; exit ${E.invalid}; }`,
-    withInput(`${psql} >/dev/null`, 'SELECT pg_reload_conf();') + `\n[ $? -eq 0 ] || { echo "the server could not be asked to reload" >&2; exit ${E.cannotCheck}; }`,
+    `[ "$reloaded" = t ] || { echo "the server could not be asked to reload" >&2; exit ${E.cannotCheck}; }`,
     'i=0; now=',
     'while [ $i -lt 500 ]; do',
     withInput(`  now=$(${psql} -v before="$before"`, `SELECT (pg_conf_load_time() > :'before'::timestamptz)::text || ' ' || (SELECT count(*) FROM pg_hba_file_rules WHERE error IS NULL AND type = 'hostssl' AND line_number IN (${lines})${sameFile});`) + '\n)',
@@ -68,11 +81,15 @@ export function checkAndReload(b: BackendSettings, addedLines: number[], serverM
 export async function writeHbaFile(conn: Connection, b: BackendSettings, w: HbaWrite, runId: string, step: string,
   written: (r: Replaced) => void): Promise<void> {
   const as = { user: b.pgOsUser };
-  const replaced = await runOp(conn, replaceFile({
-    path: w.hbaFile, expect: { sha256: w.beforeSha256 }, bytes: w.after, backupSuffix: backupSuffix(runId), tempStem: '.pg_hba',
-  }), { ...as, step, ifLost: `${w.hbaFile} holds either its old or its new content (one rename), and the server may not have reloaded it` });
+  const replace = replaceFile({ path: w.hbaFile, expect: { sha256: w.beforeSha256 }, bytes: w.after, backupSuffix: backupSuffix(runId), tempStem: '.pg_hba' });
+  const check = checkAndReload(b, w.addedLines, w.serverMajor);
+  // One round trip: the check and reload run only once the new file is in place.
+  const [replacedOut, checkedOut] = await runOp(conn, sequence(replace, check), {
+    ...as, step, ifLost: `${w.hbaFile} holds either its old or its new content (one rename), and the server may not have reloaded it`,
+  });
+  const replaced = readOp(conn.host, step, replace, replacedOut ?? { stdout: '', stderr: 'the replacement did not run', code: 255 });
   try {
-    await runOp(conn, checkAndReload(b, w.addedLines, w.serverMajor), { ...as, step, ifLost: 'the new file is in place; the next run reloads it' });
+    readOp(conn.host, step, check, checkedOut ?? { stdout: '', stderr: 'the check and reload did not run', code: 255 });
   } catch (e) {
     if (!(e instanceof HostError) || !e.reason.startsWith('the server finds the new file invalid')) {
       written(replaced);

@@ -9,7 +9,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { frame } from '../../src/remote/frame.ts';
 import { lockScript } from '../../src/remote/lock.ts';
-import { batch, OpError, type Output, type RemoteOp } from '../../src/remote/op.ts';
+import { batch, OpError, sequence, type Output, type RemoteOp } from '../../src/remote/op.ts';
 import { canRead, whichCommands } from '../../src/remote/probe.ts';
 import { readFiles, sha256 } from '../../src/remote/read-files.ts';
 import { REPLACE_EXIT, removeFile, replaceFile, type ReplaceRequest } from '../../src/remote/replace-file.ts';
@@ -53,6 +53,17 @@ test('frames keep each part\'s standard output, standard error and status apart'
   t.deepEqual(a, { stdout: 'out1\n', stderr: 'err1', code: 3 }, 'standard error is a message: its trailing line break goes');
   t.deepEqual(b, { stdout: 'no newline', stderr: '', code: 0 });
   t.deepEqual(c, { stdout: '#fake 0 end 0\n', stderr: 'e2', code: 0 }, 'a line that looks like a frame is data');
+});
+
+test('a sequence runs each operation only when the one before it succeeded', (t) => {
+  const d = dir();
+  const mark = (name: string, status = 0): RemoteOp<void> => ({ script: `touch ${join(d, name)}; echo ${name}; exit ${status}`, read: () => undefined });
+  const ok = sh(sequence(mark('one'), mark('two'), mark('three')).script);
+  t.deepEqual(sequence(mark('one'), mark('two'), mark('three')).read(ok).map((o) => o?.stdout), ['one\n', 'two\n', 'three\n']);
+  const stopped = sequence(mark('four'), mark('five', 14), mark('six'));
+  const parts = stopped.read(sh(stopped.script));
+  t.deepEqual(parts.map((o) => o?.code), [0, 14, undefined], 'the failed one has its status; the one after it did not run');
+  t.deepEqual(readdirSync(d).sort(), ['five', 'four', 'one', 'three', 'two']);
 });
 
 test('batch reads each operation with its own reader, in one script', (t) => {
@@ -196,6 +207,12 @@ test('replaceFile: a new file gets the mode asked for', (t) => {
   t.is(statSync(f).mode & 0o777, 0o640);
   t.is(r.backup, undefined, 'nothing to back up');
   t.deepEqual(onlyFiles(d), ['new.py']);
+  // Modes a umask can give at creation, and ones it cannot (execute bits).
+  for (const mode of ['0600', '644', '750', '0711']) {
+    const g = join(d, `mode-${mode}`);
+    run(replaceFile({ path: g, expect: 'absent', bytes: Buffer.from('x\n'), mode, tempStem: '.n' }));
+    t.is((statSync(g).mode & 0o777).toString(8), String(Number(mode.replace(/^0/, ''))), mode);
+  }
 });
 
 test('replaceFile: no room for the backup or the new file: untouched, nothing left behind', (t) => {
@@ -214,6 +231,13 @@ test('replaceFile: no room for the backup or the new file: untouched, nothing le
     const e = failing(replaceFile(request(f, Buffer.from('OLD CONTENT\n'), { backupSuffix: '.bak', bytes: Buffer.alloc(8192, 'x') })));
     t.true(e.code === REPLACE_EXIT.backupFailed || e.code === REPLACE_EXIT.tempFailed, String(e.code));
     t.regex(e.message, /disk full or read-only\?\); nothing was changed/);
+    // No backup asked: the new bytes themselves do not fit, whether written as text (printf) or
+    // as bytes that are not UTF-8 (base64).
+    for (const bytes of [Buffer.alloc(8192, 'x'), Buffer.alloc(8192, 0xe9)]) {
+      const noRoom = failing(replaceFile(request(f, Buffer.from('OLD CONTENT\n'), { bytes })));
+      t.is(noRoom.code, REPLACE_EXIT.tempFailed, noRoom.message);
+      t.regex(noRoom.message, isRoot ? /No space left on device/ : /Permission denied/, 'the reason, as the system gives it');
+    }
     t.is(readFileSync(f, 'utf8'), 'OLD CONTENT\n');
     t.deepEqual(onlyFiles(full).filter((n) => n !== 'filler'), ['f']);
   } finally {

@@ -5,6 +5,7 @@
 // signal, a full disk) removes what the script made: nothing changed, nothing left behind.
 
 import { OpError, failure, type RemoteOp } from './op.ts';
+import { randomBytes } from 'node:crypto';
 import { base64Input, shellQuote } from './shell.ts';
 
 /** Exit statuses of the script, shared with the code that reads them. */
@@ -64,12 +65,51 @@ function guard(expect: ReplaceRequest['expect']): string[] {
   ];
 }
 
+/**
+ * The umask that creates the temporary file with the mode asked for, when a umask can (no
+ * execute or special bits): then no chmod is needed. Each process costs a fork and an exec on a
+ * host that may be busy with every other host's work.
+ */
+function creationUmask(mode: string | undefined): string | undefined {
+  if (mode === undefined || !/^0?[0-7]{3}$/.test(mode)) return undefined;
+  const bits = parseInt(mode, 8);
+  return bits & 0o111 ? undefined : (0o777 & ~bits).toString(8).padStart(3, '0');
+}
+
 function ownerAndMode(r: ReplaceRequest): string[] {
   const exists = r.expect !== 'absent';
-  const owner = r.owner ? `chown ${shellQuote(r.owner)} "$tmp"` : exists ? 'chown --reference="$t" "$tmp"' : ':';
-  const mode = r.mode ? `chmod ${r.mode} "$tmp"` : exists ? 'chmod --reference="$t" "$tmp"' : ':';
+  // The file it replaces: its owner is given to the new file unless both are already ours.
+  const owner = r.owner ? `chown ${shellQuote(r.owner)} "$tmp"`
+    : exists ? '{ [ -O "$t" ] && [ -G "$t" ] && [ -O "$tmp" ] && [ -G "$tmp" ] || chown --reference="$t" "$tmp"; }' : ':';
+  const mode = r.mode && creationUmask(r.mode) === undefined ? `chmod ${r.mode} "$tmp"` : !r.mode && exists ? 'chmod --reference="$t" "$tmp"' : ':';
+  if (owner === ':' && mode === ':') return [];
   const who = r.owner ?? 'of the file it replaces';
   return [`${owner} 2>/dev/null && ${mode} || { echo "cannot give the new file the owner ${who} and its mode as $(id -un); nothing was changed" >&2; exit ${E.ownerFailed}; }`];
+}
+
+/**
+ * The temporary file, created beside the file by the shell itself, never over anything (noclobber
+ * opens a new name with O_EXCL; the name is random), with the new bytes: through printf, a
+ * builtin, when they are text the script can carry as it is; else through base64(1).
+ */
+function writeTemp(r: ReplaceRequest): string[] {
+  const name = `\${t%/*}/${r.tempStem}.pem-settings.${randomBytes(6).toString('hex')}`;
+  const cannot = `{ echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; }`;
+  // printf, a builtin, says only "I/O error" when a write fails: a full disk is named here.
+  const full = `{ [ "$(stat -f -c %a -- "$tmp" 2>/dev/null)" != 0 ] || echo "No space left on device" >&2; ${cannot.slice(2)}`;
+  const umask = creationUmask(r.mode);
+  const asText = r.bytes.includes(0) ? undefined : r.bytes.toString('utf8');
+  const write = asText !== undefined && Buffer.from(asText, 'utf8').equals(r.bytes)
+    ? [`printf '%s' ${shellQuote(asText)} > "$tmp" || ${full}`]
+    : [base64Input(`base64 -d > "$tmp"`, r.bytes, `|| ${cannot}`)];
+  return [
+    ...(umask ? [`umask ${umask}`] : []),
+    `tmp="${name}"`,
+    `if [ -e "$tmp" ] || [ -L "$tmp" ] || ! (set -C; : > "$tmp"); then tmp=; echo "cannot create a temporary file beside $t (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; fi`,
+    'umask 077',
+    // A write cut short (disk full) must never be renamed into place: it could be a valid but shorter file.
+    ...write,
+  ];
 }
 
 function validation(r: ReplaceRequest): string[] {
@@ -112,9 +152,7 @@ export function replaceFile(r: ReplaceRequest): RemoteOp<Replaced> {
       // The backup may hold a password: like the file it copies, never readable by others.
       `cp -p -- "$t" "$backup"${r.modeRead !== undefined && r.modeRead.endsWith('0') ? '' : ' && chmod o-rwx "$backup"'} || { echo "cannot write the backup $backup (disk full or read-only?); nothing was changed" >&2; exit ${E.backupFailed}; }`,
     ] : []),
-    `tmp=$(mktemp "\${t%/*}/${r.tempStem}.pem-settings.XXXXXX") || { tmp=; echo "cannot create a temporary file beside $t (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; }`,
-    // A write cut short (disk full) must never be renamed into place: it could be a valid but shorter file.
-    base64Input(`base64 -d > "$tmp"`, r.bytes, `|| { echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; }`),
+    ...writeTemp(r),
     ...ownerAndMode(r),
     ...validation(r),
     ...readability(r),

@@ -12,9 +12,12 @@ import { shellQuote } from '../../src/remote/shell.ts';
 // -I -S: no site packages, no .pyc written into the web app's directory.
 const COMPILE = 'import sys\ntry:\n compile(open(sys.argv[1], "rb").read(), sys.argv[1], "exec")\nexcept SyntaxError as e:\n print("line %s: %s" % (e.lineno, e.msg)); sys.exit(1)';
 
-/** The user a running web app has, found by its directory in process command lines (not root). */
+/**
+ * The user a running web app has, found by its directory in process command lines (not root).
+ * The directory goes to grep on standard input: on grep's own command line it would find grep.
+ */
 function detectWebUser(dir: string): string {
-  return `for p in $(grep -lsF -- ${shellQuote(dir)} /proc/[0-9]*/cmdline); do u=$(stat -c %U "\${p%/cmdline}" 2>/dev/null) && [ "$u" != root ] && { echo "$u"; exit 0; }; done; exit 0`;
+  return `for p in $(printf '%s\\n' ${shellQuote(dir)} | grep -lsF -f - /proc/[0-9]*/cmdline); do u=$(stat -c %U "\${p%/cmdline}" 2>/dev/null) && [ "$u" != root ] && { echo "$u"; exit 0; }; done; exit 0`;
 }
 
 export interface ConfigWrite {

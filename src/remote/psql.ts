@@ -16,6 +16,25 @@ export interface PsqlTarget {
 /** Exit statuses of psql scripts, shared with their readers. */
 export const PSQL_EXIT = { noPsql: 3 } as const;
 
+/**
+ * Shell: on Debian, /usr/bin/psql is pg_wrapper, a Perl program whose start costs five times what
+ * psql's does, on every call. For psql it runs the newest installed psql, with the socket
+ * directory of the cluster on the port asked for: when that socket is where psql looks by
+ * default (or where pg_socket_dir says), that same psql is run directly. Builtins only.
+ */
+function skipPgWrapper(t: PsqlTarget): string[] {
+  const socket = `${t.socketDir ?? '/var/run/postgresql'}/.s.PGSQL.${t.port}`;
+  return [
+    `if [ "$PSQL" = /usr/bin/psql ] && [ -L "$PSQL" ] && [ -f /usr/share/postgresql-common/pg_wrapper ] && [ -S ${shellQuote(socket)} ]; then`,
+    '  newest=0',
+    '  for p in /usr/lib/postgresql/*/bin/psql; do v=${p#/usr/lib/postgresql/}; v=${v%%/*}',
+    '    case "$v" in *[!0-9]*|"") continue;; esac',
+    '    if [ -x "$p" ] && [ "$v" -gt "$newest" ]; then newest=$v; PSQL=$p; fi',
+    '  done',
+    'fi',
+  ];
+}
+
 /** Shell: sets PSQL to pg_bin_dir's psql, else PATH's, else the one beside the running server. */
 export function findPsql(t: PsqlTarget): string {
   if (t.binDir) {
@@ -23,6 +42,7 @@ export function findPsql(t: PsqlTarget): string {
   }
   return [
     'PSQL=$(command -v psql 2>/dev/null || true)',
+    ...skipPgWrapper(t),
     'if [ -z "$PSQL" ]; then',
     // As the cluster's OS user we can read /proc/PID/exe of exactly its own processes: the server.
     '  for exe in /proc/[0-9]*/exe; do t=$(readlink "$exe" 2>/dev/null) || continue',

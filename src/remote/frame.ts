@@ -28,6 +28,11 @@ export function frame(parts: string[], options: { chained?: boolean } = {}): Fra
   const n = nonce((options.chained ? ['chained', ...parts] : parts).join('\u0000'));
   const lines = ['exec 4>&1', 'pems_s=0'];
   parts.forEach((part, i) => {
+    if (part === ':' && !options.chained) {
+      // An operation that does nothing (op.ts `nothing`) needs no subshell: its empty frame.
+      lines.push(`printf '#%s %s begin\\n\\n#%s %s end 0 \\n' ${n} ${i} ${n} ${i}`);
+      return;
+    }
     lines.push(
       ...(options.chained && i > 0 ? ['if [ "$pems_s" = 0 ]; then'] : []),
       `printf '#%s %s begin\\n' ${n} ${i}`,

@@ -53,6 +53,8 @@ test('frames keep each part\'s standard output, standard error and status apart'
   t.deepEqual(a, { stdout: 'out1\n', stderr: 'err1', code: 3 }, 'standard error is a message: its trailing line break goes');
   t.deepEqual(b, { stdout: 'no newline', stderr: '', code: 0 });
   t.deepEqual(c, { stdout: '#fake 0 end 0\n', stderr: 'e2', code: 0 }, 'a line that looks like a frame is data');
+  const withNothing = frame(['echo a', ':', 'exit 4']);
+  t.deepEqual(withNothing.split(sh(withNothing.script).stdout).map((o) => o && [o.stdout, o.code]), [['a\n', 0], ['', 0], ['', 4]], 'an operation that does nothing has its empty frame');
 });
 
 test('a sequence runs each operation only when the one before it succeeded', (t) => {

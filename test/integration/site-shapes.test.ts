@@ -287,3 +287,26 @@ test.serial("a Patroni-managed pg_hba.conf fails its backend before anything is 
   t.regex(r.stdout, /^\[pg_hba\] pg-standby: pg_hba.conf rule: changed/m);
   t.is(await fileOn(lab, 'web-1', FILE), web, 'web hosts are not pointed at a backend that is not ready');
 });
+
+// ---- 7. two runs at once on these shapes ---------------------------------------------------------
+
+test.serial('two deploys started at once finish on root with no sudo, and where one machine holds two locks (a backend that is a web host too): one URI per file, the next deploy changes nothing', async (t) => {
+  // root: every lock is root's; same: pg-primary's locks are postgres's and root's under one
+  // name; second: the same two on one machine under two names. Neither run may wait on itself or
+  // deadlock on the other (each would otherwise wait the whole --lock-timeout).
+  for (const [lab, n] of [[root, 7], [same, 8], [second, 9]] as const) {
+    const runs = [0, 1].map(() => spawnCli(['deploy', '-i', lab.inventoryPath, '--lock-timeout', '100'], env(n)));
+    const [a, b] = await Promise.all(runs.map((r) => r.done));
+    for (const r of [a!, b!]) {
+      t.is(r.code, 0, `${lab.name}: ${r.stdout}${r.stderr}`);
+      t.true(r.ms < 60_000, `${lab.name}: finished in ${r.ms} ms, not after a lock timeout`);
+    }
+    for (const h of lab.webHostNames) {
+      const text = Buffer.from((await fileOn(lab, lab.aliases[h] ?? h, FILE)) ?? '', 'base64').toString('utf8');
+      t.is(text.split('\n').filter((l) => /^CONFIG_DATABASE_URI\s*=/.test(l)).length, 1, `${lab.name} ${h}: exactly one active assignment`);
+    }
+    const again = await deploy(lab, n);
+    t.is(again.code, 0, again.stdout + again.stderr);
+    for (const [h, row] of recap(again.stdout)) t.regex(row, /changed=0 .*failed=0 +unreachable=0/, `${lab.name} ${h}: ${row}`);
+  }
+});

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inventory, knownHosts, HOST_PATHS } from './files.ts';
 import { groupId, layOutHost, machinePath, publicKey, type HostLayout } from './hosts.ts';
-import { createNetwork, destroyNetwork, inHost, startAnchor, waitGone } from './network.ts';
+import { createNetwork, destroyNetwork, inHost, outerPid, startAnchor, waitGone } from './network.ts';
 import { planLab, validateLabName, type LabPlan, type PlannedHost } from './plan.ts';
 import { setUpPrimary, setUpStandby, stopBackend, type Backend, type PgSetup } from './postgres.ts';
 import { NO_SUDO, SECOND_NAME, checkLocalUserName, createLocalUser, patroniHba, pemWebSubnet, removeLocalUser, type WebOnPrimary } from './shapes.ts';
@@ -405,7 +405,9 @@ function makeLab(state: LabState, dir: string, keyPath: string, caCertPath: stri
       // sshd writes its pid file once it listens, just after its parent returned.
       h.pid = await waitFor(`${host}'s sshd pid file`, 5000, async () => {
         const pid = Number((await readFile(h.layout.sshdPidFile, 'utf8').catch(() => '')).trim());
-        return pid > 0 ? pid : undefined;
+        if (!(pid > 0)) return undefined;
+        // The pid file holds the host's own pid for sshd: this machine knows it by another.
+        return h.anchorPid && h.netns ? outerPid(h.netns, pid) : pid;
       });
     },
     async patroniHba(host) {
@@ -439,22 +441,37 @@ function makeLab(state: LabState, dir: string, keyPath: string, caCertPath: stri
   return lab;
 }
 
+/** Whether `pid` is still a process of the host's network namespace (a lab.json from before a reboot names a pid now someone else's). */
+async function anchorOf(netns: string, pid: number): Promise<boolean> {
+  return alive(pid) && (await run('ip', ['netns', 'identify', String(pid)])).stdout.trim() === netns;
+}
+
 /** Remove everything a lab of this name left (processes, namespaces, links, bridge, directory), even after a crash. */
 export async function stopLab(opts: LabOptions = {}): Promise<void> {
   const { name, dir } = resolveOpts(opts);
   const state = await readFile(join(dir, 'lab.json'), 'utf8').then((t) => JSON.parse(t) as LabState, () => undefined);
   const pgBin = state?.pgBin ?? (await findPgBin())?.bin;
   const hostDirs = await readdir(join(dir, 'hosts')).catch(() => [] as string[]);
+  // In a root lab every host has its own process table: the pids in its pid files are the
+  // host's, not this machine's, and must never be signalled from here. Its Postgres is stopped
+  // from inside the host while the host lives; then every process of its namespaces is ended.
+  const namespaced = isRoot() && state?.mode !== 'plain';
   for (const h of hostDirs) {
     const data = join(dir, 'hosts', h, 'pgdata');
     const pidText = await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => undefined);
     if (!pidText || !pgBin) continue;
-    await stopBackend({ machineDataDir: data }, { bin: pgBin, osUser: state?.osUser ?? 'postgres' }, isRoot());
+    const setup = { bin: pgBin, osUser: state?.osUser ?? 'postgres' };
+    if (namespaced) {
+      const host = state?.hosts.find((x) => x.name === h);
+      if (host?.anchorPid && host.netns && (await anchorOf(host.netns, host.anchorPid))) await stopBackend({ machineDataDir: data }, setup, true, (argv) => inHost(host.anchorPid!, argv));
+      continue;
+    }
+    await stopBackend({ machineDataDir: data }, setup, isRoot());
     const pid = Number(pidText.split('\n')[0]);
     if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
   }
   if (isRoot()) await destroyNetwork(name, opts.bridge ?? state?.bridge ?? `${name}br0`);
-  for (const h of hostDirs) {
+  for (const h of namespaced ? [] : hostDirs) {
     // Plain-user labs have no namespace whose processes can be listed: end the sshds by pid file.
     const pid = Number((await readFile(join(dir, 'hosts', h, 'ssh', 'sshd.pid'), 'utf8').catch(() => '')).trim());
     if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');

@@ -2,6 +2,7 @@
 // mount+UTS namespace per host held open by a small anchor process, so the host's own
 // directories (bind mounts) are seen by its sshd, its Postgres and every SSH session.
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import type { LabPlan, PlannedHost } from './plan.ts';
 import { alive, mapLimit, must, run, sleep } from './sh.ts';
 
@@ -30,10 +31,14 @@ export async function createNetwork(plan: LabPlan): Promise<void> {
   );
 }
 
-// Runs inside `ip netns exec NS unshare --mount --uts --propagation private`: set the host
-// name, then apply each (kind, source, target) triple given as arguments — `hide`: a read-only
-// overlay of the whiteouts in source over the directory target, so the files they name do not
-// exist in this host; `bind`: bind source over target — then hold the namespaces open.
+// Runs inside `ip netns exec NS unshare --mount --uts --pid --fork --mount-proc --propagation
+// private`, as the first process (pid 1) of the host's own process table: set the host name,
+// then apply each (kind, source, target) triple given as arguments — `hide`: a read-only overlay
+// of the whiteouts in source over the directory target, so the files they name do not exist in
+// this host; `bind`: bind source over target — then hold the namespaces open. As pid 1 it
+// inherits every process of the host whose parent ended (a daemon, an SSH session's sshd): with
+// SIGCHLD ignored (kept across exec; dash's `trap '' CHLD` does not ignore it) the kernel reaps
+// them as they end, so no zombie piles up.
 const ANCHOR_SCRIPT = `set -e
 hostname "$1"; shift
 while [ $# -gt 2 ]; do
@@ -45,7 +50,7 @@ while [ $# -gt 2 ]; do
   shift 3
 done
 echo ready
-exec sleep infinity </dev/null >/dev/null 2>&1`;
+exec env --ignore-signal=CHLD sleep infinity </dev/null >/dev/null 2>&1`;
 
 /**
  * Start a host's anchor process; resolves with its pid once its mounts are in place. `hides`
@@ -54,7 +59,9 @@ exec sleep infinity </dev/null >/dev/null 2>&1`;
  */
 export function startAnchor(host: PlannedHost, mounts: [source: string, target: string][], hides: [whiteouts: string, dir: string][] = []): Promise<number> {
   const triples = [...hides.map(([w, d]) => ['hide', w, d]), ...mounts.map(([s, t]) => ['bind', s, t])];
-  const args = ['netns', 'exec', host.netns, 'unshare', '--mount', '--uts', '--propagation', 'private',
+  // Each host has its own process table, as a real host has: /proc, ps, a scan of every
+  // process's command line and the pids in pid files are that host's alone.
+  const args = ['netns', 'exec', host.netns, 'unshare', '--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private',
     'sh', '-c', ANCHOR_SCRIPT, 'anchor', host.name, ...triples.flat()];
   return new Promise((resolve, reject) => {
     // Detached: the anchor outlives `lab:up` and must not get the terminal's signals.
@@ -77,10 +84,26 @@ export function startAnchor(host: PlannedHost, mounts: [source: string, target: 
   });
 }
 
-/** argv that runs `argv` inside a host's namespaces (as `user` when given, through runuser). */
+/**
+ * argv that runs `argv` inside a host's namespaces (as `user` when given, through runuser). The
+ * anchor is `unshare`, whose children make up the host's process table: its pid_for_children.
+ */
 export function inHost(anchorPid: number, argv: string[], user?: string): string[] {
   const as = user && user !== 'root' ? ['runuser', '-u', user, '--'] : [];
-  return ['nsenter', '-t', String(anchorPid), '-m', '-n', '-u', '--wd=/', '--', ...as, ...argv];
+  return ['nsenter', '-t', String(anchorPid), '-m', '-n', '-u', `--pid=/proc/${anchorPid}/ns/pid_for_children`, '--wd=/', '--', ...as, ...argv];
+}
+
+/**
+ * The pid on this machine of the host's process that has pid `inner` in the host (what the
+ * host's pid files say), or undefined. Never the process that has that number on the machine.
+ */
+export async function outerPid(netns: string, inner: number): Promise<number | undefined> {
+  for (const p of await pidsIn(netns)) {
+    const status = await readFile(`/proc/${p}/status`, 'utf8').catch(() => '');
+    const chain = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+    if (chain.length > 1 && chain[chain.length - 1] === inner) return p;
+  }
+  return undefined;
 }
 
 async function namespacesOf(name: string): Promise<string[]> {

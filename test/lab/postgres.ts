@@ -89,8 +89,10 @@ export async function setUpStandby(primary: Backend, b: Backend, s: PgSetup): Pr
 }
 
 /** Stop a backend at once (the lab's data is thrown away); the caller kills whatever remains. */
-export async function stopBackend(b: Pick<Backend, 'machineDataDir'>, s: Pick<PgSetup, 'bin' | 'osUser'>, asRoot: boolean): Promise<void> {
+/** Stops a backend; `where` puts the command inside its host (whose pids its pid file holds). */
+export async function stopBackend(b: Pick<Backend, 'machineDataDir'>, s: Pick<PgSetup, 'bin' | 'osUser'>, asRoot: boolean,
+  where: (argv: string[]) => string[] = (argv) => argv): Promise<void> {
   const argv = [`${s.bin}/pg_ctl`, '-D', b.machineDataDir, 'stop', '-m', 'immediate', '-w', '-t', '10'];
-  if (asRoot) await run('runuser', ['-u', s.osUser, '--', ...argv]);
-  else await run(argv[0] as string, argv.slice(1));
+  const [cmd, ...args] = where(asRoot ? ['runuser', '-u', s.osUser, '--', ...argv] : argv);
+  await run(cmd as string, args);
 }

@@ -264,7 +264,8 @@ test.serial('the stand-in fails when started while another host is mid-creation,
   t.true(n > 0 && n < TABLES, `mid-creation: ${n} tables`);
   const second = await sh(root, 'web-2', restart);
   t.is(second.code, 3, second.stdout + second.stderr);
-  t.regex(second.stderr, /^pem-web on web-2: FAILED to start: found \d of the web app's 8 tables \(alembic_version, .*\): another web app is creating the schema right now/);
+  // However far the first has got (one table or more, as the machine's load decides).
+  t.regex(second.stderr, /^pem-web on web-2: FAILED to start: found \d of the web app's 8 tables \(alembic_version(, [^)]*)?\): another web app is creating the schema right now/);
   t.is((await sh(root, 'web-2', health)).code, 4, 'a failed start is not healthy');
   const one = await first;
   t.is(one.code, 0, one.stderr);

@@ -58,20 +58,28 @@ const lockDir = (home: string) => [
 ];
 
 /**
- * While the lock is held, the session runs what the run sends it (its length and timeout on a
- * line each, then the script) — the later steps on this host need no new session and no second
- * sudo — and ends, letting go of the lock, when its standard input ends.
+ * While the lock is held, the session's shell reads on from its standard input: each script the
+ * run sends it (`servedScript`) is one more command of that shell — the later steps on this host
+ * need no new session and no second sudo — and the shell ends, letting go of the lock, when its
+ * standard input ends.
  */
-function serveScripts(n: string): string[] {
+const SERVE = 'exec 4>&1';
+
+/**
+ * What the run sends a held session to run `script`: one command for the session's shell, which
+ * runs the script under timeout(1) in a shell of its own (its text in a here-document: it reads
+ * nothing else, and nothing it does ends the session), its standard output passed through, then a
+ * line `#<nonce> ran STATUS STDERR-BASE64`. `heldMarker` is the session's (LockScript.heldMarker).
+ */
+export function servedScript(heldMarker: string, script: string, timeoutSec: number): string {
+  const n = heldMarker.replace(/^#/, '').replace(/ held$/, '');
   return [
-    'exec 4>&1',
-    'while IFS= read -r pems_n && IFS= read -r pems_t; do',
-    '  case "$pems_n:$pems_t" in *[!0-9:]*|:*|*:) break;; esac',
-    '  pems_e=$( { head -c "$pems_n" | timeout -k 5 "$pems_t" /bin/sh -s; } 2>&1 >&4 4>&- ); pems_s=$?',
-    '  [ -z "$pems_e" ] || pems_e=$(printf \'%s\' "$pems_e" | base64 -w0)',
-    `  printf '\\n#%s ran %s %s\\n' ${n} "$pems_s" "$pems_e"`,
-    'done',
-  ];
+    withInput(`pems_e=$( timeout -k 5 ${Math.max(1, Math.ceil(timeoutSec))} /bin/sh -s 2>&1 >&4 4>&-`, script),
+    '); pems_s=$?',
+    '[ -z "$pems_e" ] || pems_e=$(printf \'%s\' "$pems_e" | base64 -w0)',
+    `printf '\\n#%s ran %s %s\\n' ${n} "$pems_s" "$pems_e"`,
+    '',
+  ].join('\n');
 }
 
 export function lockScript(body: string, request: LockRequest): LockScript {
@@ -100,8 +108,8 @@ export function lockScript(body: string, request: LockRequest): LockScript {
     '  *) echo "#lock busy $who"; exit 0;;',
     'esac',
     framed.script,
+    SERVE,
     `echo '${heldMarker}'`,
-    ...serveScripts(n),
     // The shell reads this script from the same standard input as what it is sent later: the
     // last line must be complete, or the shell would read the first script sent as its own.
     '',

@@ -6,6 +6,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 import type { ConnectionStats, RunResult } from '../connection.ts';
+import { servedScript } from '../remote/lock.ts';
 import { shellQuote } from '../remote/shell.ts';
 
 const BECOME_MARK = '__pem_settings_become_ok__';
@@ -125,8 +126,8 @@ export class ChannelCommand {
   }
 
   /**
-   * A script for the held session (see remote/lock.ts): its length and timeout on a line each,
-   * then the script; the session prints its output, then a line `<nonce> ran STATUS STDERR-BASE64`.
+   * A script for the held session (remote/lock.ts `servedScript`): the session prints its output,
+   * then a line `<nonce> ran STATUS STDERR-BASE64`.
    */
   private send(script: string, timeoutSec: number): Promise<RunResult> {
     const run = this.queue.then(() => new Promise<RunResult>((resolve) => {
@@ -157,10 +158,10 @@ export class ChannelCommand {
         settle({ stdout: text.slice(from, at), stderr: Buffer.from(err, 'base64').toString('utf8'), code,
           ...(code === 124 || code === 137 ? { timedOut: timeoutSec } : {}) });
       };
-      const data = Buffer.from(script);
+      const data = Buffer.from(servedScript(this.spec.holdUntil!, script, timeoutSec));
       this.counts.commands++;
       this.counts.bytesSent += data.length;
-      this.channel.write(Buffer.concat([Buffer.from(`${data.length}\n${timeoutSec}\n`), data]));
+      this.channel.write(data);
     }));
     this.queue = run.catch(() => {});
     return run;

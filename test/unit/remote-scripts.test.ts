@@ -8,7 +8,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { frame } from '../../src/remote/frame.ts';
-import { lockScript } from '../../src/remote/lock.ts';
+import { lockScript, servedScript } from '../../src/remote/lock.ts';
 import { batch, OpError, sequence, type Output, type RemoteOp } from '../../src/remote/op.ts';
 import { canRead, whichCommands } from '../../src/remote/probe.ts';
 import { readFiles, sha256 } from '../../src/remote/read-files.ts';
@@ -357,10 +357,19 @@ test('lock: the held session runs the scripts sent to it, output and status apar
   };
   await until(new RegExp(lock.heldMarker));
   const script = 'echo "sent once"; echo "a message" >&2; exit 3';
-  shell.stdin.write(`${Buffer.byteLength(script)}\n30\n${script}`);
+  shell.stdin.write(servedScript(lock.heldMarker, script, 30));
   const ran = lock.heldMarker.replace(/ held$/, ' ran');
   await until(new RegExp(`${ran} \\d+`));
   t.regex(out, new RegExp(`${lock.heldMarker}\\nsent once\\n\\n${ran} 3 ${Buffer.from('a message').toString('base64')}\\n`));
+  // The session lives on after a script that exits; a script with a here-document of its own
+  // (the same delimiter the session would pick) is carried whole.
+  shell.stdin.write(servedScript(lock.heldMarker, "cat <<'PEMS_EOF'\nsecond\nPEMS_EOF\nexit 0", 30));
+  await until(new RegExp(`${ran} 0`));
+  t.regex(out, new RegExp(`${ran} 3 \\S+\\nsecond\\n\\n${ran} 0 \\n`));
+  // Each script sent has its own timeout; the session outlives it.
+  shell.stdin.write(servedScript(lock.heldMarker, 'sleep 20; echo never', 1));
+  await until(new RegExp(`${ran} 124`));
+  t.regex(out, new RegExp(`\\n${ran} 124 \\n$`));
   shell.stdin.end();
   t.is(await closed, 0, 'input ended: the session ends and the lock goes with it');
 });

@@ -74,7 +74,8 @@ const SERVE = 'exec 4>&1';
 export function servedScript(heldMarker: string, script: string, timeoutSec: number): string {
   const n = heldMarker.replace(/^#/, '').replace(/ held$/, '');
   return [
-    withInput(`pems_e=$( timeout -k 5 ${Math.max(1, Math.ceil(timeoutSec))} /bin/sh -s 2>&1 >&4 4>&-`, script),
+    // Without fd 9, the lock: nothing a script starts (a daemon) can hold the run lock after the run.
+    withInput(`pems_e=$( timeout -k 5 ${Math.max(1, Math.ceil(timeoutSec))} /bin/sh -s 2>&1 >&4 4>&- 9>&-`, script),
     '); pems_s=$?',
     '[ -z "$pems_e" ] || pems_e=$(printf \'%s\' "$pems_e" | base64 -w0)',
     `printf '\\n#%s ran %s %s\\n' ${n} "$pems_s" "$pems_e"`,
@@ -87,7 +88,7 @@ export function lockScript(body: string, request: LockRequest): LockScript {
   const heldMarker = `#${n} held`;
   // Like every remote command, the first operation has a timeout: under timeout(1), its text on
   // that shell's standard input (a here-document: the session's own input is for what comes later).
-  const framed = frame([request.timeoutSec === undefined ? body : withInput(`timeout -k 5 ${request.timeoutSec} /bin/sh -s`, body)]);
+  const framed = frame([request.timeoutSec === undefined ? body : withInput(`timeout -k 5 ${request.timeoutSec} /bin/sh -s 9>&-`, body)]);
   const holder = printable(`run ${request.runId} ${request.holder}`).replace(/'/g, '');
   const script = [
     'set -u',

@@ -363,7 +363,8 @@ test('lock: the held session runs the scripts sent to it, output and status apar
   t.regex(out, new RegExp(`${lock.heldMarker}\\nsent once\\n\\n${ran} 3 ${Buffer.from('a message').toString('base64')}\\n`));
   // The session lives on after a script that exits; a script with a here-document of its own
   // (the same delimiter the session would pick) is carried whole.
-  shell.stdin.write(servedScript(lock.heldMarker, "cat <<'PEMS_EOF'\nsecond\nPEMS_EOF\nexit 0", 30));
+  // …and never gets the lock's descriptor (fd 9): nothing it starts can outlive the run holding the lock.
+  shell.stdin.write(servedScript(lock.heldMarker, "cat <<'PEMS_EOF'\nsecond\nPEMS_EOF\n[ ! -e /proc/self/fd/9 ] || echo 'has the lock fd'\nexit 0", 30));
   await until(new RegExp(`${ran} 0`));
   t.regex(out, new RegExp(`${ran} 3 \\S+\\nsecond\\n\\n${ran} 0 \\n`));
   // Each script sent has its own timeout; the session outlives it.

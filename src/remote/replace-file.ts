@@ -81,7 +81,8 @@ function ownerAndMode(r: ReplaceRequest): string[] {
   // The file it replaces: its owner is given to the new file unless both are already ours.
   const owner = r.owner ? `chown ${shellQuote(r.owner)} "$tmp"`
     : exists ? '{ [ -O "$t" ] && [ -G "$t" ] && [ -O "$tmp" ] && [ -G "$tmp" ] || chown --reference="$t" "$tmp"; }' : ':';
-  const mode = r.mode && creationUmask(r.mode) === undefined ? `chmod ${r.mode} "$tmp"` : !r.mode && exists ? 'chmod --reference="$t" "$tmp"' : ':';
+  // A mode asked for is given at creation when a umask can give it (writeTemp); else by chmod.
+  const mode = r.mode ? (creationUmask(r.mode) === undefined ? `chmod ${r.mode} "$tmp"` : ':') : exists ? 'chmod --reference="$t" "$tmp"' : ':';
   if (owner === ':' && mode === ':') return [];
   const who = r.owner ?? 'of the file it replaces';
   return [`${owner} 2>/dev/null && ${mode} || { echo "cannot give the new file the owner ${who} and its mode as $(id -un); nothing was changed" >&2; exit ${E.ownerFailed}; }`];
@@ -94,9 +95,10 @@ function ownerAndMode(r: ReplaceRequest): string[] {
  */
 function writeTemp(r: ReplaceRequest): string[] {
   const name = `\${t%/*}/${r.tempStem}.pem-settings.${randomBytes(6).toString('hex')}`;
-  const cannot = `{ echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}; }`;
+  const giveUp = `echo "cannot write $tmp (disk full or read-only?); nothing was changed" >&2; exit ${E.tempFailed}`;
+  const cannot = `{ ${giveUp}; }`;
   // printf, a builtin, says only "I/O error" when a write fails: a full disk is named here.
-  const full = `{ [ "$(stat -f -c %a -- "$tmp" 2>/dev/null)" != 0 ] || echo "No space left on device" >&2; ${cannot.slice(2)}`;
+  const full = `{ [ "$(stat -f -c %a -- "$tmp" 2>/dev/null)" != 0 ] || echo "No space left on device" >&2; ${giveUp}; }`;
   const umask = creationUmask(r.mode);
   const asText = r.bytes.includes(0) ? undefined : r.bytes.toString('utf8');
   const write = asText !== undefined && Buffer.from(asText, 'utf8').equals(r.bytes)

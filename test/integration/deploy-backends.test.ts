@@ -48,6 +48,8 @@ test.serial('first deploy creates the database, grants and the pg_hba rule on bo
   t.regex(recapLine(r.stdout, 'pg-primary'), /changed=[1-9]\d*  failed=0  unreachable=0/);
   t.regex(recapLine(r.stdout, 'pg-standby'), /changed=1  failed=0/);
   t.regex(r.stdout, /WARNING.*locks out login roles.*report_reader/);
+  // psql on PATH is Debian's pg_wrapper (a Perl program): the psql it would run is run directly.
+  for (const h of ['pg-primary', 'pg-standby']) t.regex(r.stdout, new RegExp(`${h}: server: ok - .*psql /usr/lib/postgresql/15/bin/psql`), h);
 
   // The catalog holds exactly the privileges of SPEC section 1.
   t.is(await sql(lab, 'pg-primary', `SELECT datacl FROM pg_database WHERE datname = 'pem_user_settings'`),

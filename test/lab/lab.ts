@@ -462,8 +462,11 @@ export async function stopLab(opts: LabOptions = {}): Promise<void> {
     if (!pidText || !pgBin) continue;
     const setup = { bin: pgBin, osUser: state?.osUser ?? 'postgres' };
     if (namespaced) {
-      const host = state?.hosts.find((x) => x.name === h);
-      if (host?.anchorPid && host.netns && (await anchorOf(host.netns, host.anchorPid))) await stopBackend({ machineDataDir: data }, setup, true, (argv) => inHost(host.anchorPid!, argv));
+      const anchor = state?.hosts.find((x) => x.name === h)?.anchorPid;
+      const netns = state?.hosts.find((x) => x.name === h)?.netns;
+      if (anchor && netns && (await anchorOf(netns, anchor))) {
+        await stopBackend({ machineDataDir: data }, setup, true, (argv) => inHost(anchor, argv));
+      }
       continue;
     }
     await stopBackend({ machineDataDir: data }, setup, isRoot());

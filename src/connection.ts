@@ -21,13 +21,21 @@ export interface RunResult {
   timedOut?: number;
 }
 
+/** Input for a held session, and the reader that tells from its output so far whether it has ended. */
+export interface SentInput {
+  input: string;
+  /** The result once `output` (everything printed since the input was sent) holds all of it; else undefined. */
+  read(output: string): RunResult | undefined;
+}
+
 export interface HoldResult extends RunResult {
   release(): Promise<void>;
   /**
-   * Runs another script in the held session (as its user, under timeout(1)), when the held
-   * script reads further scripts (the run lock does): no new session, no second sudo.
+   * Sends more input to the held session, when the held script reads further commands (the run
+   * lock's does: remote/lock.ts `servedScript`): no new session, no second sudo. `timeoutSec`
+   * bounds the wait: past it (and a grace), the session is closed.
    */
-  send?(script: string, timeoutSec: number): Promise<RunResult>;
+  send?(sent: SentInput, timeoutSec: number): Promise<RunResult>;
 }
 
 export interface ConnectionStats {

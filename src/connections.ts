@@ -10,7 +10,7 @@ import type { Connection, ConnectionStats, ExecOptions, HoldResult, RunResult } 
 import { HostError, UnreachableError } from './errors.ts';
 import { forEachLimited } from './pool.ts';
 import type { Output } from './remote/frame.ts';
-import { lockScript, type LockOutcome } from './remote/lock.ts';
+import { lockScript, servedScript, type LockOutcome } from './remote/lock.ts';
 import { connect } from './ssh/connect.ts';
 import type { HostAccess } from './targets.ts';
 
@@ -39,14 +39,17 @@ export interface LockSettings {
   notify(text: string): void;
 }
 
-type Attempt = { lock: LockOutcome; opened?: Opened; release?: () => Promise<void>; send?: HoldResult['send'] };
+/** Runs a script in a held session (as its user, under timeout(1)). */
+type RunInSession = (script: string, timeoutSec: number) => Promise<RunResult>;
+
+type Attempt = { lock: LockOutcome; opened?: Opened; release?: () => Promise<void>; send?: RunInSession };
 
 export class Connections {
   private readonly open = new Map<string, Promise<Connection>>();
   private readonly sessions = new Map<string, Promise<Opened>>();
   private readonly releases: (() => Promise<void>)[] = [];
   /** The locked sessions that take further scripts, by opening. */
-  private readonly held = new Map<string, { user: string | undefined; send: NonNullable<HoldResult['send']> }>();
+  private readonly held = new Map<string, { user: string | undefined; send: RunInSession }>();
 
   constructor(private readonly access: Map<string, HostAccess>, private readonly locks: LockSettings) {}
 
@@ -139,7 +142,11 @@ export class Connections {
       await held.release();
       return { lock: outcome };
     }
-    return { lock: outcome, opened: { conn, out: body ?? { stdout: '', stderr: held.stderr, code: held.code || 255 } }, release: held.release, ...(held.send ? { send: held.send } : {}) };
+    const send = held.send;
+    return {
+      lock: outcome, opened: { conn, out: body ?? { stdout: '', stderr: held.stderr, code: held.code || 255 } }, release: held.release,
+      ...(send ? { send: (script: string, timeoutSec: number) => send(servedScript(lock.heldMarker, script, timeoutSec), timeoutSec) } : {}),
+    };
   }
 
   private orderKey(o: Opening): string {
@@ -182,7 +189,7 @@ function asError(e: unknown): Error {
 /** A host's connection whose scripts, when run as the locked session's user, go through that session. */
 class LockedSession implements Connection {
   constructor(private readonly conn: Connection, private readonly sessionUser: string | undefined,
-    private readonly send: NonNullable<HoldResult['send']>, private readonly defaultTimeoutSec: number) {}
+    private readonly send: RunInSession, private readonly defaultTimeoutSec: number) {}
 
   get host(): string {
     return this.conn.host;

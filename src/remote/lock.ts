@@ -5,6 +5,7 @@
 // nothing there is followed if it is a link or opened if it is not a regular file. The shell that
 // takes the lock also runs the host's first operation (its facts): no extra round trip.
 
+import type { RunResult, SentInput } from '../connection.ts';
 import { frame, type Output } from './frame.ts';
 import { nonce, withInput } from './shell.ts';
 
@@ -66,21 +67,36 @@ const lockDir = (home: string) => [
 const SERVE = 'exec 4>&1';
 
 /**
- * What the run sends a held session to run `script`: one command for the session's shell, which
- * runs the script under timeout(1) in a shell of its own (its text in a here-document: it reads
- * nothing else, and nothing it does ends the session), its standard output passed through, then a
- * line `#<nonce> ran STATUS STDERR-BASE64`. `heldMarker` is the session's (LockScript.heldMarker).
+ * What the run sends a held session to run `script`, and how its output is read: one command for
+ * the session's shell, which runs the script under timeout(1) in a shell of its own (its text in
+ * a here-document: it reads nothing else, and nothing it does ends the session), its standard
+ * output passed through, then a line `#<nonce> ran STATUS STDERR-BASE64`. `heldMarker` is the
+ * session's (LockScript.heldMarker).
  */
-export function servedScript(heldMarker: string, script: string, timeoutSec: number): string {
-  const n = heldMarker.replace(/^#/, '').replace(/ held$/, '');
-  return [
+export function servedScript(heldMarker: string, script: string, timeoutSec: number): SentInput {
+  const seconds = Math.max(1, Math.ceil(timeoutSec));
+  const ran = `\n${heldMarker.replace(/ held$/, ' ran ')}`;
+  const input = [
     // Without fd 9, the lock: nothing a script starts (a daemon) can hold the run lock after the run.
-    withInput(`pems_e=$( timeout -k 5 ${Math.max(1, Math.ceil(timeoutSec))} /bin/sh -s 2>&1 >&4 4>&- 9>&-`, script),
+    withInput(`pems_e=$( timeout -k 5 ${seconds} /bin/sh -s 2>&1 >&4 4>&- 9>&-`, script),
     '); pems_s=$?',
     '[ -z "$pems_e" ] || pems_e=$(printf \'%s\' "$pems_e" | base64 -w0)',
-    `printf '\\n#%s ran %s %s\\n' ${n} "$pems_s" "$pems_e"`,
+    `printf '\\n#%s ran %s %s\\n' ${heldMarker.replace(/^#/, '').replace(/ held$/, '')} "$pems_s" "$pems_e"`,
     '',
   ].join('\n');
+  return {
+    input,
+    read(output): RunResult | undefined {
+      const at = output.indexOf(ran);
+      const end = at < 0 ? -1 : output.indexOf('\n', at + ran.length);
+      if (end < 0) return undefined;
+      const [status = '255', err = ''] = output.slice(at + ran.length, end).split(' ');
+      const code = Number(status);
+      // timeout(1) exits 124 when it stopped the script (137 when it had to kill it).
+      return { stdout: output.slice(0, at), stderr: Buffer.from(err, 'base64').toString('utf8'), code,
+        ...(code === 124 || code === 137 ? { timedOut: seconds } : {}) };
+    },
+  };
 }
 
 export function lockScript(body: string, request: LockRequest): LockScript {

@@ -5,8 +5,7 @@
 
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
-import type { ConnectionStats, RunResult } from '../connection.ts';
-import { servedScript } from '../remote/lock.ts';
+import type { ConnectionStats, RunResult, SentInput } from '../connection.ts';
 import { shellQuote } from '../remote/shell.ts';
 
 const BECOME_MARK = '__pem_settings_become_ok__';
@@ -45,7 +44,7 @@ export function remoteCommand(c: CommandInput): string {
 export interface ChannelOutcome {
   result: RunResult;
   release: () => Promise<void>;
-  send?: (script: string, timeoutSec: number) => Promise<RunResult>;
+  send?: (sent: SentInput, timeoutSec: number) => Promise<RunResult>;
 }
 
 /** What one command needs besides its channel. */
@@ -125,13 +124,9 @@ export class ChannelCommand {
     else if (this.waiting) this.waiting(this.text);
   }
 
-  /**
-   * A script for the held session (remote/lock.ts `servedScript`): the session prints its output,
-   * then a line `<nonce> ran STATUS STDERR-BASE64`.
-   */
-  private send(script: string, timeoutSec: number): Promise<RunResult> {
+  /** More input for the held session; `sent.read` says when its output is complete (see SentInput). */
+  private send(sent: SentInput, timeoutSec: number): Promise<RunResult> {
     const run = this.queue.then(() => new Promise<RunResult>((resolve) => {
-      const ran = `\n${this.spec.holdUntil!.replace(/ held$/, ' ran ')}`;
       const from = this.heldAt;
       // As for a command of its own: should timeout(1) on the host not stop it, the session goes.
       const safety = setTimeout(() => {
@@ -149,16 +144,13 @@ export class ChannelCommand {
           return settle(this.safetyFired ? { stdout: '', stderr: '', code: 124, timedOut: timeoutSec }
             : { stdout: '', stderr: 'the SSH connection dropped before the command finished\n', code: 255, lost: true });
         }
-        const at = text.indexOf(ran, from);
-        const end = at < 0 ? -1 : text.indexOf('\n', at + ran.length);
-        if (end < 0) return;
-        this.heldAt = end + 1;
-        const [status = '255', err = ''] = text.slice(at + ran.length, end).split(' ');
-        const code = Number(status);
-        settle({ stdout: text.slice(from, at), stderr: Buffer.from(err, 'base64').toString('utf8'), code,
-          ...(code === 124 || code === 137 ? { timedOut: timeoutSec } : {}) });
+        const result = sent.read(text.slice(from));
+        if (!result) return;
+        // The session prints nothing more until it is sent something else.
+        this.heldAt = text.length;
+        settle(result);
       };
-      const data = Buffer.from(servedScript(this.spec.holdUntil!, script, timeoutSec));
+      const data = Buffer.from(sent.input);
       this.counts.commands++;
       this.counts.bytesSent += data.length;
       this.channel.write(data);
@@ -175,7 +167,7 @@ export class ChannelCommand {
       this.settled = true;
       this.heldAt = at + holdUntil.length + 1;
       this.settle({ result: { stdout: text.slice(0, at), stderr: this.errText, code: 0 }, release: () => this.release(),
-        send: (script, timeoutSec) => this.send(script, timeoutSec) });
+        send: (sent, timeoutSec) => this.send(sent, timeoutSec) });
     }
   }
 

@@ -357,18 +357,21 @@ test('lock: the held session runs the scripts sent to it, output and status apar
   };
   await until(new RegExp(lock.heldMarker));
   const script = 'echo "sent once"; echo "a message" >&2; exit 3';
-  shell.stdin.write(servedScript(lock.heldMarker, script, 30));
+  const sent = servedScript(lock.heldMarker, script, 30);
+  shell.stdin.write(sent.input);
   const ran = lock.heldMarker.replace(/ held$/, ' ran');
   await until(new RegExp(`${ran} \\d+`));
   t.regex(out, new RegExp(`${lock.heldMarker}\\nsent once\\n\\n${ran} 3 ${Buffer.from('a message').toString('base64')}\\n`));
+  t.deepEqual(sent.read(out.slice(out.indexOf(`${lock.heldMarker}\n`) + lock.heldMarker.length + 1)),
+    { stdout: 'sent once\n', stderr: 'a message', code: 3 }, 'its reader keeps output, message and status apart');
   // The session lives on after a script that exits; a script with a here-document of its own
   // (the same delimiter the session would pick) is carried whole.
   // …and never gets the lock's descriptor (fd 9): nothing it starts can outlive the run holding the lock.
-  shell.stdin.write(servedScript(lock.heldMarker, "cat <<'PEMS_EOF'\nsecond\nPEMS_EOF\n[ ! -e /proc/self/fd/9 ] || echo 'has the lock fd'\nexit 0", 30));
+  shell.stdin.write(servedScript(lock.heldMarker, "cat <<'PEMS_EOF'\nsecond\nPEMS_EOF\n[ ! -e /proc/self/fd/9 ] || echo 'has the lock fd'\nexit 0", 30).input);
   await until(new RegExp(`${ran} 0`));
   t.regex(out, new RegExp(`${ran} 3 \\S+\\nsecond\\n\\n${ran} 0 \\n`));
   // Each script sent has its own timeout; the session outlives it.
-  shell.stdin.write(servedScript(lock.heldMarker, 'sleep 20; echo never', 1));
+  shell.stdin.write(servedScript(lock.heldMarker, 'sleep 20; echo never', 1).input);
   await until(new RegExp(`${ran} 124`));
   t.regex(out, new RegExp(`\\n${ran} 124 \\n$`));
   shell.stdin.end();

@@ -8,6 +8,7 @@ import type { Connection } from '../../src/connection.ts';
 import { HostError } from '../../src/errors.ts';
 import { runOp } from '../../src/remote/op.ts';
 import { runPsql } from '../../src/remote/psql.ts';
+import { quoteLiteral } from '../database/sql.ts';
 import { psqlTarget, primaryOf } from '../facts/backend.ts';
 import type { BackendSettings } from '../settings.ts';
 import type { DeployContext } from './context.ts';
@@ -20,7 +21,7 @@ export function schemaAbsent(d: DeployContext): boolean | undefined {
   return (db.settingsDb?.tables ?? 0) === 0;
 }
 
-const TABLES = (role: string) => `SELECT count(*) FROM pg_class c WHERE c.relkind IN ('r', 'p') AND pg_get_userbyid(c.relowner) = '${role.replace(/'/g, "''")}';`;
+const TABLES = (role: string) => `SELECT count(*) FROM pg_class c WHERE c.relkind IN ('r', 'p') AND pg_get_userbyid(c.relowner) = ${quoteLiteral(role)};`;
 
 /** How long the number of tables must stay the same before the schema counts as created. */
 const STABLE_SEC = 3;

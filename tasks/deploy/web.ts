@@ -6,7 +6,6 @@
 import ipaddr from 'ipaddr.js';
 import type { ApplyLog, Change } from '../../src/change.ts';
 import { HostError } from '../../src/errors.ts';
-import { ownerOf } from '../../src/remote/read-files.ts';
 import type { HostPlan, Rollout, Stage } from '../../src/runner.ts';
 import { batchesOf } from '../../src/rollout.ts';
 import { runOp } from '../../src/remote/op.ts';
@@ -27,7 +26,7 @@ import type { WebSettings } from '../settings.ts';
 import { STEP, stepIdOf } from '../steps.ts';
 import { desiredUri, opening } from '../site.ts';
 import type { DeployContext } from './context.ts';
-import { sha256 } from '../../src/remote/read-files.ts';
+import { ownerOf, sha256 } from '../../src/remote/read-files.ts';
 
 export const URI_VARIABLE = 'CONFIG_DATABASE_URI';
 
@@ -256,7 +255,8 @@ async function applyWebHost(d: DeployContext, host: string, w: WebSettings, plan
   }
   if (plan.schema) {
     const primary = primaryOf(d.backendFacts).primary!;
-    const count = await waitForSchema(await d.run.connections.get(primary), d.backends.get(primary)!, d.settings.db, d.settings.user,
+    // Polled through the session that holds the primary's lock: no new session and sudo per poll.
+    const count = await waitForSchema(await d.run.connections.session(opening.backend(primary), primary), d.backends.get(primary)!, d.settings.db, d.settings.user,
       w.webBootstrapTimeoutSec, { host, step: plan.schema.step });
     log.done(plan.schema.id, { summary: `the web app created its schema (${count} tables) before any other web host restarted` });
   }

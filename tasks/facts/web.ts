@@ -2,8 +2,7 @@
 // (bytes, owner, mode, where a link leads), config.py's owner (a new file takes it), and whether
 // python3 is there to check the new file compiles.
 
-import { HostError } from '../../src/errors.ts';
-import { OpError, batch, nothing, type Output, type RemoteOp } from '../../src/remote/op.ts';
+import { OpError, batch, nothing, readOp, type Output, type RemoteOp } from '../../src/remote/op.ts';
 import { whichCommands } from '../../src/remote/probe.ts';
 import { readFiles, type FileFact } from '../../src/remote/read-files.ts';
 import { shellQuote } from '../../src/remote/shell.ts';
@@ -61,10 +60,5 @@ export function webFactsOp(w: WebSettings): RemoteOp<WebFacts> {
 
 /** The facts from an opened session's output, or the host's failure in the operator's words. */
 export function readWebFacts(host: string, w: WebSettings, out: Output): WebFacts {
-  try {
-    return webFactsOp(w).read(out);
-  } catch (e) {
-    if (e instanceof OpError) throw new HostError(host, 'facts', e.message, e.hint);
-    throw e;
-  }
+  return readOp(host, 'facts', webFactsOp(w), out);
 }

@@ -17,7 +17,7 @@ import { STEP } from '../steps.ts';
 import { databaseRollbackPlan, planDatabaseRollback } from './database.ts';
 import { planHbaRollback } from './pg-hba.ts';
 import { planWebRollback, webRollbackFactsOp, webRollbackHostPlan, type WebRollbackFacts } from './web.ts';
-import { batch, nothing, type RemoteOp } from '../../src/remote/op.ts';
+import { batch, nothing, readOp, type RemoteOp } from '../../src/remote/op.ts';
 
 /** What the stages of one rollback share: the run, the request, the inventory's hosts, and which hosts each stage undoes. */
 interface RollbackContext {
@@ -95,12 +95,9 @@ function webStage(c: RollbackContext): Stage {
     async plan(host): Promise<HostPlan> {
       const w = webOf(c.webs, host);
       const { conn, out } = await run.connections.opened(opening.web(host));
-      let facts;
-      try {
-        facts = webFilesOp(req, host).read(out);
-      } catch (e) {
-        throw new HostError(host, 'facts', (e as Error).message);
-      }
+      const facts = readOp(host, 'facts', webFilesOp(req, host), out);
+      // The files are written through the session that holds this host's lock, as deploy writes them.
+      const session = await run.connections.session(opening.web(host), host);
       const o = { force: req.force, runId: run.runId, ...(w.webRestart ? { restart: w.webRestart } : {}), ...(w.webUser ? { webUser: w.webUser } : {}) };
       const config = webRecordOf(req, host);
       const passfile = passfileRecordOf(req, host);
@@ -108,7 +105,7 @@ function webStage(c: RollbackContext): Stage {
         ...(config && facts[0] ? [planWebRollback(host, config, facts[0], o)] : []),
         ...(passfile && facts[1] ? [planWebRollback(host, passfile, facts[1], { ...o, kind: 'passfile' })] : []),
       ];
-      return webRollbackHostPlan(conn, plans, w, run.login(host).becomeUser, run.runId);
+      return webRollbackHostPlan({ files: session, restart: conn }, plans, w, run.login(host).becomeUser, run.runId);
     },
   };
 }

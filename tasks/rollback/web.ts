@@ -88,8 +88,12 @@ export function planWebRollback(host: string, r: WebFileRecord, facts: WebRollba
   return plan;
 }
 
-/** config_local.py first (it stops naming the password file), then the password file, then the restart. */
-export function webRollbackHostPlan(conn: Connection, plans: WebRollbackPlan[], w: WebSettings, user: string | undefined, runId: string): HostPlan {
+/**
+ * config_local.py first (it stops naming the password file), then the password file, then the
+ * restart. Files go through `files` (the host's locked session), the restart through `restart`.
+ */
+export function webRollbackHostPlan(conns: { files: Connection; restart: Connection }, plans: WebRollbackPlan[], w: WebSettings, user: string | undefined,
+  runId: string): HostPlan {
   const as = user ? { user } : {};
   const restart = plans.find((p) => p.restart)?.restart;
   return {
@@ -97,7 +101,7 @@ export function webRollbackHostPlan(conn: Connection, plans: WebRollbackPlan[], 
     async apply(changed, log) {
       let restored = false;
       for (const plan of plans.filter((p) => changed.includes(p.file))) {
-        await undoFile(conn, plan, as, runId);
+        await undoFile(conns.files, plan, as, runId);
         log.done(plan.file.id, {
           record: { file: plan.file.target, action: plan.remove ? 'remove' : 'restore', sha256Before: plan.remove?.sha256 ?? (plan.restore?.expect !== 'absent' ? plan.restore?.expect.sha256 ?? null : null),
             ...(plan.keepEditedAs ? { keptEdited: plan.keepEditedAs } : {}) },
@@ -105,7 +109,7 @@ export function webRollbackHostPlan(conn: Connection, plans: WebRollbackPlan[], 
         if (plan.kind === 'config') restored = true;
       }
       if (restored && restart && w.webRestart && changed.includes(restart)) {
-        await restartWebApp(conn, w.webRestart, { ...as, timeoutSec: w.webRestartTimeoutSec, step: restart.step, fileState: 'the file was restored' });
+        await restartWebApp(conns.restart, w.webRestart, { ...as, timeoutSec: w.webRestartTimeoutSec, step: restart.step, fileState: 'the file was restored' });
         log.done(restart.id, { record: { exitCode: 0 } });
       }
     },

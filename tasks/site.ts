@@ -4,7 +4,9 @@
 
 import { settingsUri, type SettingsUri, type UriSecurity } from './config-local/uri.ts';
 import type { DbTarget } from './database/facts.ts';
-import type { JobSettings, WebSettings } from './settings.ts';
+import type { Opening } from '../src/connections.ts';
+import type { RunContext } from '../src/job.ts';
+import type { BackendSettings, JobSettings, WebSettings } from './settings.ts';
 
 /** libpq learnt channel binding in version 13 (PQlibVersion 130000). */
 const CHANNEL_BINDING_SINCE = 130000;
@@ -49,3 +51,14 @@ export const opening = {
   backend: (host: string) => `${host} as backend`,
   web: (host: string) => `${host} as web host`,
 };
+
+/** A backend's locked session: as the cluster's OS user, `script` its first operation. */
+export function backendOpening(host: string, b: BackendSettings, script: string): Opening {
+  return { id: opening.backend(host), host, user: b.pgOsUser, script };
+}
+
+/** A web host's locked session: as the become user (else the login user), `script` its first operation. */
+export function webOpening(run: Pick<RunContext, 'login'>, host: string, script: string): Opening {
+  const become = run.login(host).becomeUser;
+  return { id: opening.web(host), host, ...(become ? { user: become } : {}), script };
+}

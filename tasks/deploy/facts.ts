@@ -7,18 +7,15 @@ import { UsageError } from '../../src/errors.ts';
 import type { HostPlan, Stage } from '../../src/runner.ts';
 import { backendFactsOp, primaryOf, readBackendFacts } from '../facts/backend.ts';
 import { readWebFacts, webFactsOp, type WebFacts } from '../facts/web.ts';
-import { opening } from '../site.ts';
+import { backendOpening, opening, webOpening } from '../site.ts';
 import { STEP } from '../steps.ts';
 import type { DeployContext } from './context.ts';
 
 /** The locked sessions: one per role of each selected host, each running that role's facts. */
 export function factsOpenings(d: DeployContext): Opening[] {
   return [
-    ...d.selectedBackends.map((host) => ({ id: opening.backend(host), host, user: d.backends.get(host)!.pgOsUser, script: backendFactsOp(d.backends.get(host)!, d.target).script })),
-    ...d.selectedWeb.map((host) => {
-      const become = d.run.login(host).becomeUser;
-      return { id: opening.web(host), host, ...(become ? { user: become } : {}), script: webFactsOp(d.webs.get(host)!).script };
-    }),
+    ...d.selectedBackends.map((host) => backendOpening(host, d.backends.get(host)!, backendFactsOp(d.backends.get(host)!, d.target).script)),
+    ...d.selectedWeb.map((host) => webOpening(d.run, host, webFactsOp(d.webs.get(host)!).script)),
   ];
 }
 

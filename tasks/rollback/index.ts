@@ -11,7 +11,7 @@ import type { WebFileRecord } from '../deploy/web.ts';
 import { backendFactsOp, readBackendFacts, type BackendFacts } from '../facts/backend.ts';
 import { writeHbaFile } from '../files/hba.ts';
 import { asHbaRecord, asWebFileRecord, dbRecordsOf, recordOf } from '../records.ts';
-import { dbTarget, opening } from '../site.ts';
+import { backendOpening, dbTarget, opening, webOpening } from '../site.ts';
 import type { BackendSettings, JobSettings, WebSettings } from '../settings.ts';
 import { STEP } from '../steps.ts';
 import { databaseRollbackPlan, planDatabaseRollback } from './database.ts';
@@ -71,11 +71,8 @@ function webFilesOp(req: RollbackRequest, host: string): RemoteOp<[WebRollbackFa
 function rollbackOpenings(c: RollbackContext): Opening[] {
   const { run, backends, webs, target } = c;
   return [
-    ...c.webHosts.filter((h) => webs.has(h)).map((host) => {
-      const become = run.login(host).becomeUser;
-      return { id: opening.web(host), host, ...(become ? { user: become } : {}), script: webFilesOp(c.req, host).script };
-    }),
-    ...c.backendHosts.filter((h) => backends.has(h)).map((host) => ({ id: opening.backend(host), host, user: backendOf(backends, host).pgOsUser, script: backendFactsOp(backendOf(backends, host), target).script })),
+    ...c.webHosts.filter((h) => webs.has(h)).map((host) => webOpening(run, host, webFilesOp(c.req, host).script)),
+    ...c.backendHosts.filter((h) => backends.has(h)).map((host) => backendOpening(host, backendOf(backends, host), backendFactsOp(backendOf(backends, host), target).script)),
   ];
 }
 

@@ -21,7 +21,7 @@ import { planHbaStage } from '../deploy/pg-hba.ts';
 import { backendFactsOp, readBackendFacts } from '../facts/backend.ts';
 import { passwordFrom } from '../deploy/passfile.ts';
 import { bytesAsText } from '../files/text.ts';
-import { dbTarget, desiredUri, opening } from '../site.ts';
+import { backendOpening, dbTarget, desiredUri, opening, webOpening } from '../site.ts';
 import type { JobSettings, Secrets, WebSettings } from '../settings.ts';
 import {
   backendStepName, classifyBackend, classifyTransport, classifyForbidden, classifyParser, classifyPrimary, classifyUriDrift, type Verdict,
@@ -60,11 +60,8 @@ export function verifyPlan(run: RunContext & { timeoutMs: number }, settings: Jo
   const backendHosts = run.selected.filter((h) => backends.has(h));
   const webHosts = run.selected.filter((h) => webs.has(h));
   const openings: Opening[] = [
-    ...backendHosts.map((host) => ({ id: opening.backend(host), host, user: backends.get(host)!.pgOsUser, script: backendFactsOp(backends.get(host)!, target).script })),
-    ...webHosts.map((host) => {
-      const become = run.login(host).becomeUser;
-      return { id: opening.web(host), host, ...(become ? { user: become } : {}), script: webReadOp(webs.get(host)!).script };
-    }),
+    ...backendHosts.map((host) => backendOpening(host, backends.get(host)!, backendFactsOp(backends.get(host)!, target).script)),
+    ...webHosts.map((host) => webOpening(run, host, webReadOp(webs.get(host)!).script)),
   ];
 
   const facts: CheckStage = {

@@ -12,6 +12,9 @@ export interface Output {
   code: number;
 }
 
+/** The script of an operation that does nothing (op.ts `nothing`): framed without a subshell. */
+export const NOTHING_SCRIPT = ':';
+
 export interface Framed {
   /** The script: each part runs in turn, framed. */
   script: string;
@@ -28,8 +31,8 @@ export function frame(parts: string[], options: { chained?: boolean } = {}): Fra
   const n = nonce((options.chained ? ['chained', ...parts] : parts).join('\u0000'));
   const lines = ['exec 4>&1', 'pems_s=0'];
   parts.forEach((part, i) => {
-    if (part === ':' && !options.chained) {
-      // An operation that does nothing (op.ts `nothing`) needs no subshell: its empty frame.
+    if (part === NOTHING_SCRIPT && !options.chained) {
+      // An operation that does nothing needs no subshell: its empty frame.
       lines.push(`printf '#%s %s begin\\n\\n#%s %s end 0 \\n' ${n} ${i} ${n} ${i}`);
       return;
     }

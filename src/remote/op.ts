@@ -4,7 +4,7 @@
 
 import type { Connection, ExecOptions } from '../connection.ts';
 import { HostError, UnreachableError } from '../errors.ts';
-import { frame, type Output } from './frame.ts';
+import { NOTHING_SCRIPT, frame, type Output } from './frame.ts';
 
 export type { Output } from './frame.ts';
 
@@ -27,7 +27,7 @@ export class OpError extends Error {
 }
 
 /** An operation that does nothing: the place of one a host does not need, in a batch. */
-export const nothing: RemoteOp<undefined> = { script: ':', read: () => undefined };
+export const nothing: RemoteOp<undefined> = { script: NOTHING_SCRIPT, read: () => undefined };
 
 /** An operation's failure message: what it printed on standard error, else its status. */
 export function failure(out: Output, what: string): string {
